@@ -1,0 +1,27 @@
+"""Blue identity provisioning service: the application factory."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from app.config import Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the WSGI application; reads the environment only when no settings are given."""
+    from app import cli, health, logs
+    from app.db import make_engine, make_sessions
+
+    settings = settings if settings is not None else Settings.from_env()
+    settings.validate()
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=settings.secret_key, JSON_SORT_KEYS=False)
+    app.extensions["settings"] = settings
+    engine = make_engine(settings.database_url)
+    app.extensions["engine"] = engine
+    app.extensions["sessions"] = make_sessions(engine)
+
+    logs.init_app(app, settings.log_level)
+    app.register_blueprint(health.bp)
+    cli.init_app(app)
+    return app

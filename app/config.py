@@ -1,0 +1,106 @@
+"""Typed configuration, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Self
+
+DEV_SECRET_KEY = "dev-insecure-secret-key-do-not-use-in-production"
+MIN_SECRET_KEY_LENGTH = 32
+DEFAULT_DATABASE_URL = "sqlite:///var/blue.db"
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+DEFAULT_SCIM_MAX_RESULTS = 1000
+DEFAULT_BULK_MAX_OPERATIONS = 1000
+DEFAULT_BULK_MAX_PAYLOAD_BYTES = 1_048_576
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class ConfigurationError(Exception):
+    """The environment does not describe a runnable service."""
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+    TEST = "test"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    secret_key: str = DEV_SECRET_KEY
+    base_url: str = DEFAULT_BASE_URL
+    log_level: str = "INFO"
+    environment: Environment = Environment.DEVELOPMENT
+    scim_max_results: int = DEFAULT_SCIM_MAX_RESULTS
+    scim_bulk_max_operations: int = DEFAULT_BULK_MAX_OPERATIONS
+    scim_bulk_max_payload_bytes: int = DEFAULT_BULK_MAX_PAYLOAD_BYTES
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Self:
+        """Build settings from BLUE_* variables; raise ConfigurationError when they are unusable."""
+        try:
+            environment = Environment(env.get("BLUE_ENV", Environment.DEVELOPMENT).lower())
+        except ValueError:
+            allowed = ", ".join(e.value for e in Environment)
+            raise ConfigurationError(f"BLUE_ENV must be one of: {allowed}") from None
+        secret_key = env.get("BLUE_SECRET_KEY", "")
+        if not secret_key:
+            if environment is Environment.PRODUCTION:
+                raise ConfigurationError(
+                    "BLUE_SECRET_KEY is required in production: set it to a random value of at "
+                    f"least {MIN_SECRET_KEY_LENGTH} characters (e.g. `python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(48))'`)"
+                )
+            secret_key = DEV_SECRET_KEY
+        settings = cls(
+            database_url=env.get("BLUE_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            secret_key=secret_key,
+            base_url=(env.get("BLUE_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),
+            log_level=env.get("BLUE_LOG_LEVEL", "INFO").upper(),
+            environment=environment,
+            scim_max_results=_int(env, "BLUE_SCIM_MAX_RESULTS", DEFAULT_SCIM_MAX_RESULTS),
+            scim_bulk_max_operations=_int(
+                env, "BLUE_SCIM_BULK_MAX_OPERATIONS", DEFAULT_BULK_MAX_OPERATIONS
+            ),
+            scim_bulk_max_payload_bytes=_int(
+                env, "BLUE_SCIM_BULK_MAX_PAYLOAD_BYTES", DEFAULT_BULK_MAX_PAYLOAD_BYTES
+            ),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise ConfigurationError for values the service must not start with."""
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigurationError(f"BLUE_LOG_LEVEL must be one of: {', '.join(LOG_LEVELS)}")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ConfigurationError("BLUE_BASE_URL must be an absolute http(s) URL")
+        if self.environment is Environment.PRODUCTION:
+            if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
+                raise ConfigurationError(
+                    "BLUE_SECRET_KEY must be a real secret of at least "
+                    f"{MIN_SECRET_KEY_LENGTH} characters in production"
+                )
+            if not self.base_url.startswith("https://"):
+                raise ConfigurationError("BLUE_BASE_URL must be an https URL in production")
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigurationError(f"{name} must be positive, got {value}")
+    return value

@@ -1,0 +1,134 @@
+"""Organizations and their SCIM tokens: created by operators, looked up on every request."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.errors import ConflictError, InvalidChangeError, NotFoundError
+from app.models import Organization, OveragePolicy, ScimToken
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+TOKEN_PREFIX = "blue_scim_"
+# Recording every use would turn each SCIM read into a write on one hot row; a minute is
+# precise enough for "is this token still in use?".
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def create_organization(
+    session: Session,
+    name: str,
+    slug: str,
+    paid_seats: int = 0,
+    policy: OveragePolicy = OveragePolicy.ALLOW,
+) -> Organization:
+    """Create an organization; a taken or malformed slug is refused."""
+    name = name.strip()
+    if not name:
+        raise InvalidChangeError("organization name must not be empty")
+    if not SLUG.match(slug):
+        raise InvalidChangeError(
+            f"slug {slug!r} must be lowercase letters, digits and inner hyphens (1-63 chars)"
+        )
+    if paid_seats < 0:
+        raise InvalidChangeError("paid seats must be zero or more")
+    if session.scalar(select(Organization.id).where(Organization.slug == slug)) is not None:
+        raise ConflictError(f"an organization with slug {slug!r} already exists")
+    organization = Organization(
+        name=name, slug=slug, paid_seat_tier=paid_seats, overage_policy=policy
+    )
+    session.add(organization)
+    session.flush()
+    return organization
+
+
+def get_organization(session: Session, slug: str) -> Organization:
+    """The organization with this slug, or NotFoundError."""
+    organization = session.scalar(select(Organization).where(Organization.slug == slug))
+    if organization is None:
+        raise NotFoundError(f"no organization with slug {slug!r}")
+    return organization
+
+
+def list_organizations(session: Session) -> Sequence[Organization]:
+    """Every organization, by slug."""
+    return session.scalars(select(Organization).order_by(Organization.slug)).all()
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 hex digest of a token: what the database keeps."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: ScimToken
+    secret: str
+
+
+def create_token(session: Session, organization: Organization, label: str) -> IssuedToken:
+    """Issue a SCIM bearer token; the secret is returned once and only its hash is stored."""
+    label = label.strip()
+    if not label:
+        raise InvalidChangeError("token label must not be empty")
+    taken = session.scalar(
+        select(ScimToken.id).where(ScimToken.org_id == organization.id, ScimToken.label == label)
+    )
+    if taken is not None:
+        raise ConflictError(f"organization {organization.slug!r} already has a token {label!r}")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ScimToken(
+        org_id=organization.id,
+        label=label,
+        token_hash=hash_token(secret),
+        prefix=secret[: len(TOKEN_PREFIX) + 4],
+    )
+    session.add(token)
+    session.flush()
+    return IssuedToken(token=token, secret=secret)
+
+
+def list_tokens(session: Session, organization: Organization | None = None) -> Sequence[ScimToken]:
+    """Tokens (never their secrets), newest first, optionally of one organization."""
+    query = select(ScimToken).join(ScimToken.organization)
+    if organization is not None:
+        query = query.where(ScimToken.org_id == organization.id)
+    return session.scalars(query.order_by(Organization.slug, ScimToken.created_at.desc())).all()
+
+
+def revoke_token(session: Session, organization: Organization, label: str) -> ScimToken:
+    """Revoke a token by label; it stops working at once."""
+    token = session.scalar(
+        select(ScimToken).where(ScimToken.org_id == organization.id, ScimToken.label == label)
+    )
+    if token is None:
+        raise NotFoundError(f"organization {organization.slug!r} has no token {label!r}")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+    return token
+
+
+def authenticate_token(session: Session, presented: str) -> ScimToken | None:
+    """The live token matching the presented secret, or None; records when it was last used."""
+    if not presented.startswith(TOKEN_PREFIX):
+        return None
+    digest = hash_token(presented)
+    token = session.scalar(select(ScimToken).where(ScimToken.token_hash == digest))
+    # The lookup is by a hash of the secret; compare_digest keeps the final check constant-time.
+    if token is None or not hmac.compare_digest(token.token_hash, digest):
+        return None
+    if token.revoked_at is not None:
+        return None
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        token.last_used_at = now
+    return token

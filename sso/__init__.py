@@ -1,0 +1,1 @@
+"""SSO adapters: SAML 2.0 and OpenID Connect (issue 5)."""

@@ -1,0 +1,103 @@
+"""Fixtures: every database test runs on SQLite and, when BLUE_TEST_DATABASE_URL is set, on
+PostgreSQL; the schema is built by the Alembic migrations; each test is rolled back."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import create_app, migrate
+from app.config import Environment, Settings
+from app.db import make_engine
+
+POSTGRES_URL = os.environ.get("BLUE_TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A fresh, empty database for this test session on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'blue.db'}"
+        return
+    # A database of its own, so parallel runs on one server never see each other's rows.
+    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"blue_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    """The migrated database's engine."""
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        migrate.upgrade(connection=connection)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def backend(engine: Engine) -> str:
+    return engine.dialect.name
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        secret_key="test-secret-key-that-is-long-enough-0123456789",
+        base_url="http://localhost",
+        environment=Environment.TEST,
+        log_level="INFO",
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine) -> Iterator[Flask]:
+    """The application bound to one connection whose outer transaction is rolled back."""
+    connection = engine.connect()
+    outer = connection.begin()
+    app = create_app(settings)
+    app.extensions["engine"].dispose()
+    app.extensions["engine"] = engine
+    app.extensions["sessions"] = sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    yield app
+    outer.rollback()
+    connection.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    """A session in the test's transaction, for service tests and for checking what was written."""
+    sessions: sessionmaker[Session] = app.extensions["sessions"]
+    with app.app_context(), sessions() as session:
+        yield session
