@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, utcnow
@@ -34,6 +35,14 @@ class Organization(Base):
     contract_ends_on: Mapped[date | None]
     billing_terms: Mapped[str] = mapped_column(String(20), default=BillingTerms.ANNUAL)
     overage_policy: Mapped[str] = mapped_column(String(10), default=OveragePolicy.ALLOW)
+    default_role_key: Mapped[str | None] = mapped_column(String(80))
+    # Paid seats held right now. Every seat change locks this row first (SELECT ... FOR UPDATE),
+    # so two concurrent requests can never both take the last paid seat.
+    paid_seat_count: Mapped[int] = mapped_column(default=0)
+    # Mass-grant guard: one change granting more than this is held for an admin's confirmation.
+    guard_max_new_paid_seats: Mapped[int] = mapped_column(default=50)
+    guard_max_new_paid_share: Mapped[float] = mapped_column(default=0.2)
+    guard_max_new_project_admins: Mapped[int] = mapped_column(default=10)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     tokens: Mapped[list[ScimToken]] = relationship(back_populates="organization")
@@ -59,3 +68,246 @@ class ScimToken(Base):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class UserSource(StrEnum):
+    SCIM = "scim"
+    SSO = "sso"
+    CSV = "csv"
+    ADMIN = "admin"
+
+
+class SeatKind(StrEnum):
+    PAID = "paid"
+    FREE = "free"
+    NONE = "none"
+
+
+class User(Base):
+    """A person in an organization's directory; deprovisioned users are kept for history."""
+
+    __tablename__ = "users"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id"))
+    user_name: Mapped[str] = mapped_column(String(256))
+    # lower(user_name): userName is caseExact=false (RFC 7643 §4.1.1) and unique per organization.
+    user_name_key: Mapped[str] = mapped_column(String(256))
+    external_id: Mapped[str | None] = mapped_column(String(256))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    deprovisioned_at: Mapped[datetime | None]
+    source: Mapped[str] = mapped_column(String(10), default=UserSource.SCIM)
+
+    display_name: Mapped[str | None] = mapped_column(String(256))
+    display_name_key: Mapped[str | None] = mapped_column(String(256))
+    given_name: Mapped[str | None] = mapped_column(String(256))
+    family_name: Mapped[str | None] = mapped_column(String(256))
+    middle_name: Mapped[str | None] = mapped_column(String(256))
+    formatted_name: Mapped[str | None] = mapped_column(String(512))
+    honorific_prefix: Mapped[str | None] = mapped_column(String(64))
+    honorific_suffix: Mapped[str | None] = mapped_column(String(64))
+    nick_name: Mapped[str | None] = mapped_column(String(256))
+    profile_url: Mapped[str | None] = mapped_column(String(1024))
+    title: Mapped[str | None] = mapped_column(String(256))
+    user_type: Mapped[str | None] = mapped_column(String(64))
+    preferred_language: Mapped[str | None] = mapped_column(String(64))
+    locale: Mapped[str | None] = mapped_column(String(64))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    primary_email: Mapped[str | None] = mapped_column(String(320))
+
+    employee_number: Mapped[str | None] = mapped_column(String(128))
+    cost_center: Mapped[str | None] = mapped_column(String(128))
+    organization_name: Mapped[str | None] = mapped_column(String(256))
+    division: Mapped[str | None] = mapped_column(String(256))
+    department: Mapped[str | None] = mapped_column(String(256))
+    manager_id: Mapped[str | None] = mapped_column(String(256))
+
+    # Multi-valued attributes as sent (emails, phoneNumbers, addresses, photos, roles,
+    # x509Certificates); their filterable parts are mirrored in user_values.
+    multi_values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Extension schemas we do not model, kept verbatim for round-trips: {urn: {attr: value}}.
+    extensions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    seat: Mapped[str] = mapped_column(String(8), default=SeatKind.NONE)
+    pending_since: Mapped[datetime | None]
+    last_login_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    version: Mapped[int] = mapped_column(default=1)
+
+    __table_args__ = (
+        UniqueConstraint("org_id", "user_name_key"),
+        Index("ix_users_org_id_external_id", "org_id", "external_id"),
+        Index("ix_users_org_id_created_at", "org_id", "created_at", "id"),
+        Index("ix_users_org_id_display_name_key", "org_id", "display_name_key"),
+        Index("ix_users_org_id_seat", "org_id", "seat"),
+        Index("ix_users_org_id_pending_since", "org_id", "pending_since"),
+    )
+
+    @property
+    def is_deprovisioned(self) -> bool:
+        return self.deprovisioned_at is not None
+
+
+class UserValue(Base):
+    """One value of a multi-valued user attribute, kept so filters run as SQL."""
+
+    __tablename__ = "user_values"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id"))
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    attribute: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str | None] = mapped_column(String(1024))
+    value_key: Mapped[str | None] = mapped_column(String(1024))
+    display: Mapped[str | None] = mapped_column(String(256))
+    type: Mapped[str | None] = mapped_column(String(64))
+    is_primary: Mapped[bool] = mapped_column(default=False)
+
+    __table_args__ = (Index("ix_user_values_lookup", "org_id", "attribute", "value_key"),)
+
+
+class Group(Base):
+    __tablename__ = "groups"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id"))
+    display_name: Mapped[str] = mapped_column(String(256))
+    display_name_key: Mapped[str] = mapped_column(String(256))
+    external_id: Mapped[str | None] = mapped_column(String(256))
+    extensions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    version: Mapped[int] = mapped_column(default=1)
+
+    __table_args__ = (
+        UniqueConstraint("org_id", "display_name_key"),
+        Index("ix_groups_org_id_external_id", "org_id", "external_id"),
+        Index("ix_groups_org_id_created_at", "org_id", "created_at", "id"),
+    )
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+
+    group_id: Mapped[UUID] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id"))
+    source: Mapped[str] = mapped_column(String(10), default=UserSource.SCIM)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_memberships_user_id", "user_id", "group_id"),)
+
+
+class AuditEvent(Base):
+    """One recorded change; rows are only ever appended."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    org_id: Mapped[UUID | None] = mapped_column(ForeignKey("organizations.id"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(256))
+    action: Mapped[str] = mapped_column(String(64))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    source_ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+
+    __table_args__ = (
+        Index("ix_audit_events_org_id_at", "org_id", "at", "id"),
+        Index("ix_audit_events_org_id_target", "org_id", "target_type", "target_id"),
+    )
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id"))
+    key: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("org_id", "key"),)
+
+
+class CustomRole(Base):
+    __tablename__ = "custom_roles"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id"))
+    key: Mapped[str] = mapped_column(String(80))
+    name: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(String(1000), default="")
+    permissions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    rank: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("org_id", "key"),)
+
+
+class MappingRule(Base):
+    """Members of an IdP group get a role in one project, or in every project (`*`)."""
+
+    __tablename__ = "mapping_rules"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
+    match: Mapped[str] = mapped_column(String(16))
+    group_value: Mapped[str] = mapped_column(String(256))
+    # lower(group_value) for displayName rules, as given otherwise: what lookups compare.
+    group_key: Mapped[str] = mapped_column(String(256))
+    role_key: Mapped[str] = mapped_column(String(80))
+    project_key: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RoleAssignment(Base):
+    """A user's effective role in a project (`*` = every other project), with its provenance."""
+
+    __tablename__ = "role_assignments"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id"))
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    project_key: Mapped[str] = mapped_column(String(64))
+    role_key: Mapped[str] = mapped_column(String(80))
+    # [{"rule_id": ..., "group_id": ...}]; empty means the organization's default role.
+    sources: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    granted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "project_key"),
+        Index("ix_role_assignments_org_id_role_key", "org_id", "role_key"),
+    )
+
+
+class SeatEvent(Base):
+    """Append-only seat ledger: every change of a user's seat."""
+
+    __tablename__ = "seat_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id"))
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id"))
+    from_seat: Mapped[str] = mapped_column(String(8))
+    to_seat: Mapped[str] = mapped_column(String(8))
+    is_pending: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str] = mapped_column(String(64))
+    cause: Mapped[str] = mapped_column(String(256))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_seat_events_org_id_at", "org_id", "at"),
+        Index("ix_seat_events_user_id", "user_id", "at"),
+    )
