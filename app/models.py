@@ -11,17 +11,9 @@ from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Uni
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, utcnow
-
-
-class OveragePolicy(StrEnum):
-    ALLOW = "allow"
-    HOLD = "hold"
-
-
-class BillingTerms(StrEnum):
-    ANNUAL = "annual"
-    QUARTERLY = "quarterly"
-    CUSTOM = "custom"
+from licensing import BillingTerms as BillingTerms
+from licensing import OveragePolicy as OveragePolicy
+from licensing import Seat as SeatKind
 
 
 class Organization(Base):
@@ -75,12 +67,6 @@ class UserSource(StrEnum):
     SSO = "sso"
     CSV = "csv"
     ADMIN = "admin"
-
-
-class SeatKind(StrEnum):
-    PAID = "paid"
-    FREE = "free"
-    NONE = "none"
 
 
 class User(Base):

@@ -1,0 +1,133 @@
+"""Dry run: what a change would do to users' roles and the organization's seat totals."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from licensing.errors import InvalidValueError
+from licensing.seats import Seat
+
+
+class ChangeKind(StrEnum):
+    """How a user's role in one project changes."""
+
+    ADDED = "added"
+    REMOVED = "removed"
+    CHANGED = "changed"
+
+
+@dataclass(frozen=True, slots=True)
+class UserAccess:
+    """One user's access at a point in time: role key per project key, seat, pending flag."""
+
+    user_id: str
+    is_active: bool
+    assignments: Mapping[str, str]
+    seat: Seat
+    is_pending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RoleChange:
+    """A user's role in one project before and after; None means no role there."""
+
+    user_id: str
+    project: str
+    role_before: str | None
+    role_after: str | None
+
+    @property
+    def kind(self) -> ChangeKind:
+        """Whether the role was added, removed or changed."""
+        if self.role_before is None:
+            return ChangeKind.ADDED
+        return ChangeKind.REMOVED if self.role_after is None else ChangeKind.CHANGED
+
+
+@dataclass(frozen=True, slots=True)
+class UserChange:
+    """Everything that changes for one user."""
+
+    user_id: str
+    role_changes: tuple[RoleChange, ...]
+    seat_before: Seat
+    seat_after: Seat
+    is_pending_before: bool
+    is_pending_after: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SeatTotals:
+    """An organization's seat counts; pending users are also counted in their free seat."""
+
+    paid: int
+    free: int
+    pending: int
+
+    def __post_init__(self) -> None:
+        # A negative total means the caller's totals do not match the users it passed.
+        if min(self.paid, self.free, self.pending) < 0:
+            raise InvalidValueError(f"seat totals must not be negative: {self}")
+
+
+@dataclass(frozen=True, slots=True)
+class DryRunResult:
+    """Per-user changes (users that change only, by user_id) and org totals before/after."""
+
+    changes: tuple[UserChange, ...]
+    totals_before: SeatTotals
+    totals_after: SeatTotals
+
+
+def _no_access(user_id: str) -> UserAccess:
+    return UserAccess(user_id, is_active=False, assignments={}, seat=Seat.NONE)
+
+
+def diff_user(before: UserAccess, after: UserAccess) -> UserChange | None:
+    """What changes between two states of one user, or None if nothing does."""
+    role_changes: list[RoleChange] = []
+    for project in sorted(before.assignments.keys() | after.assignments.keys()):
+        role_before, role_after = before.assignments.get(project), after.assignments.get(project)
+        if role_before != role_after:
+            role_changes.append(RoleChange(after.user_id, project, role_before, role_after))
+    if not role_changes and (before.seat, before.is_pending) == (after.seat, after.is_pending):
+        return None
+    return UserChange(
+        after.user_id,
+        tuple(role_changes),
+        before.seat,
+        after.seat,
+        before.is_pending,
+        after.is_pending,
+    )
+
+
+def diff_users(
+    before: Mapping[str, UserAccess], after: Mapping[str, UserAccess]
+) -> tuple[UserChange, ...]:
+    """Changes of every user in either mapping; a user missing from one side has no access."""
+    changes = (
+        diff_user(before.get(user_id, _no_access(user_id)), after.get(user_id, _no_access(user_id)))
+        for user_id in sorted(before.keys() | after.keys())
+    )
+    return tuple(change for change in changes if change is not None)
+
+
+def diff_access(
+    before: Mapping[str, UserAccess],
+    after: Mapping[str, UserAccess],
+    totals_before: SeatTotals,
+) -> DryRunResult:
+    """Dry-run result for the affected users; totals after = totals before + their deltas."""
+    changes = diff_users(before, after)
+
+    def delta(seat: Seat) -> int:
+        return sum((c.seat_after is seat) - (c.seat_before is seat) for c in changes)
+
+    pending = sum(c.is_pending_after - c.is_pending_before for c in changes)
+    totals_after = SeatTotals(
+        totals_before.paid + delta(Seat.PAID),
+        totals_before.free + delta(Seat.FREE),
+        totals_before.pending + pending,
+    )
+    return DryRunResult(changes, totals_before, totals_after)

@@ -1,0 +1,154 @@
+"""Mapping rules: which IdP groups give which role in which Blue project."""
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from licensing.errors import InvalidValueError
+from licensing.roles import Role, RoleCatalogue
+
+ALL_PROJECTS = "*"
+
+
+class GroupMatch(StrEnum):
+    """Which group attribute a rule compares against its value."""
+
+    ID = "id"
+    EXTERNAL_ID = "externalId"
+    DISPLAY_NAME = "displayName"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRef:
+    """The identifying attributes of a group the user belongs to."""
+
+    group_id: str
+    external_id: str | None
+    display_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class MappingRule:
+    """Members of the matching group get `role_key` in `project` (or `*`, every project)."""
+
+    rule_id: str
+    match: GroupMatch
+    group_value: str
+    role_key: str
+    project: str
+    priority: int = 0
+
+    def __post_init__(self) -> None:
+        for field_name in ("rule_id", "group_value", "role_key", "project"):
+            if not getattr(self, field_name):
+                raise InvalidValueError(f"mapping rule {self.rule_id!r} needs a {field_name}")
+
+    def matches(self, group: GroupRef) -> bool:
+        """Whether this rule selects the group; displayName ignores case, ids do not."""
+        if self.match is GroupMatch.ID:
+            return group.group_id == self.group_value
+        if self.match is GroupMatch.EXTERNAL_ID:
+            return group.external_id == self.group_value
+        # RFC 7643 §4.2 declares Group.displayName caseExact=false; id and externalId are exact.
+        # lower(), not casefold(), to agree with the lower()-ed group_key the database indexes.
+        return group.display_name.lower() == self.group_value.lower()
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Source:
+    """One matched rule and group that produced an assignment."""
+
+    rule_id: str
+    group_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """The effective role in one project; empty `sources` means the default role."""
+
+    project: str
+    role_key: str
+    sources: tuple[Source, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Match:
+    rule: MappingRule
+    group: GroupRef
+    role: Role
+
+
+def _find_matches(
+    groups: Iterable[GroupRef], rules: Iterable[MappingRule], catalogue: RoleCatalogue
+) -> list[_Match]:
+    groups = tuple(groups)
+    # Roles are looked up only when a rule matches (the default role only when it is used), so
+    # one stale reference to a deleted custom role breaks only the users it concerns.
+    return [
+        _Match(rule, group, catalogue.get(rule.role_key))
+        for rule in rules
+        for group in groups
+        if rule.matches(group)
+    ]
+
+
+def _resolve(project: str, candidates: Sequence[_Match]) -> Assignment:
+    # Highest rank wins; equal ranks (custom roles) go to priority, then rule_id for determinism.
+    winner = min(candidates, key=lambda m: (-m.role.rank, -m.rule.priority, m.rule.rule_id))
+    sources = {
+        Source(m.rule.rule_id, m.group.group_id)
+        for m in candidates
+        if m.role.key == winner.role.key
+    }
+    return Assignment(project, winner.role.key, tuple(sorted(sources)))
+
+
+def _resolve_projects(
+    projects: Collection[str], matches: Sequence[_Match]
+) -> dict[str, Assignment]:
+    everywhere = [m for m in matches if m.rule.project == ALL_PROJECTS]
+    resolved: dict[str, Assignment] = {}
+    for project in sorted(projects):
+        candidates = [m for m in matches if m.rule.project == project]
+        if project != ALL_PROJECTS:
+            candidates += everywhere
+        if candidates:
+            resolved[project] = _resolve(project, candidates)
+    return resolved
+
+
+def effective_roles(
+    groups: Iterable[GroupRef],
+    rules: Iterable[MappingRule],
+    catalogue: RoleCatalogue,
+    default_role_key: str | None = None,
+) -> dict[str, Assignment]:
+    """Effective role per project key; `*` covers every project without its own entry."""
+    matches = _find_matches(groups, rules, catalogue)
+    if matches:
+        return _resolve_projects({m.rule.project for m in matches}, matches)
+    if default_role_key is None:
+        return {}
+    default_role = catalogue.get(default_role_key)
+    return {ALL_PROJECTS: Assignment(ALL_PROJECTS, default_role.key, ())}
+
+
+def free_fallback_roles(
+    groups: Iterable[GroupRef],
+    rules: Iterable[MappingRule],
+    catalogue: RoleCatalogue,
+    default_role_key: str | None = None,
+) -> dict[str, Assignment]:
+    """Best free role per project of `effective_roles`, else a free default; for `hold`."""
+    matches = _find_matches(groups, rules, catalogue)
+    projects = {m.rule.project for m in matches}
+    if not projects and default_role_key is not None:
+        projects = {ALL_PROJECTS}
+    resolved = _resolve_projects(projects, [m for m in matches if not m.role.is_paid])
+    if (missing := projects - resolved.keys()) and default_role_key is not None:
+        default_role = catalogue.get(default_role_key)
+        if not default_role.is_paid:
+            resolved.update(
+                {project: Assignment(project, default_role.key, ()) for project in missing}
+            )
+    return dict(sorted(resolved.items()))

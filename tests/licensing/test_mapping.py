@@ -1,0 +1,180 @@
+import pytest
+
+from licensing import (
+    Assignment,
+    CustomRole,
+    GroupMatch,
+    GroupRef,
+    MappingRule,
+    RoleCatalogue,
+    Source,
+    UnknownRoleError,
+    effective_roles,
+    free_fallback_roles,
+)
+
+ENG = GroupRef("g-eng", "ext-eng", "Engineering")
+OPS = GroupRef("g-ops", None, "Ops")
+OPS_UPPER = GroupRef("g-ops-2", None, "OPS")
+SALES = GroupRef("g-sales", "ext-sales", "Sales")
+CATALOGUE = RoleCatalogue(
+    [CustomRole("lead", "Lead", 450), CustomRole("reviewer", "Reviewer", 450)]
+)
+
+
+def rule(
+    rule_id: str, group: GroupRef, role_key: str, project: str = "*", priority: int = 0
+) -> MappingRule:
+    return MappingRule(rule_id, GroupMatch.ID, group.group_id, role_key, project, priority)
+
+
+def roles_of(assignments: dict[str, Assignment]) -> dict[str, str]:
+    return {project: assignment.role_key for project, assignment in assignments.items()}
+
+
+@pytest.mark.parametrize(
+    ("match", "value", "is_match"),
+    [
+        (GroupMatch.DISPLAY_NAME, "Engineering", True),
+        (GroupMatch.DISPLAY_NAME, "ENGINEERING", True),
+        (GroupMatch.DISPLAY_NAME, "engineer", False),
+        (GroupMatch.ID, "g-eng", True),
+        (GroupMatch.ID, "G-ENG", False),
+        (GroupMatch.EXTERNAL_ID, "ext-eng", True),
+        (GroupMatch.EXTERNAL_ID, "EXT-ENG", False),
+        (GroupMatch.EXTERNAL_ID, "Engineering", False),
+    ],
+)
+def test_display_name_matches_ignoring_case_but_ids_match_exactly(
+    match: GroupMatch, value: str, is_match: bool
+) -> None:
+    assert MappingRule("r1", match, value, "client", "*").matches(ENG) is is_match
+
+
+@pytest.mark.parametrize(
+    ("rules", "expected"),
+    [
+        ([rule("r1", ENG, "team_member")], {"*": "team_member"}),
+        ([rule("r1", ENG, "comment_only", "apollo")], {"apollo": "comment_only"}),
+        # A `*` rule also competes in every project that has its own rules...
+        (
+            [rule("r1", ENG, "team_member"), rule("r2", OPS, "client", "apollo")],
+            {"*": "team_member", "apollo": "team_member"},
+        ),
+        # ...but project rules never raise the `*` entry.
+        (
+            [rule("r1", ENG, "client"), rule("r2", OPS, "project_admin", "apollo")],
+            {"*": "client", "apollo": "project_admin"},
+        ),
+        (
+            [rule("r1", ENG, "custom:lead", "apollo"), rule("r2", OPS, "team_member", "apollo")],
+            {"apollo": "custom:lead"},
+        ),
+        (
+            [rule("r1", ENG, "custom:lead", "apollo", 99), rule("r2", OPS, "project_admin")],
+            {"*": "project_admin", "apollo": "project_admin"},
+        ),
+        ([rule("r1", SALES, "project_admin")], {}),
+    ],
+)
+def test_highest_rank_wins_per_project(rules: list[MappingRule], expected: dict[str, str]) -> None:
+    assert roles_of(effective_roles([ENG, OPS], rules, CATALOGUE)) == expected
+
+
+@pytest.mark.parametrize(
+    ("lead_rule", "reviewer_rule", "winner"),
+    [
+        (("r1", 0), ("r2", 5), "custom:reviewer"),
+        (("r1", 5), ("r2", 0), "custom:lead"),
+        (("r1", 0), ("r2", 0), "custom:lead"),
+        (("r2", 0), ("r1", 0), "custom:reviewer"),
+    ],
+)
+def test_rank_ties_go_to_priority_then_lowest_rule_id(
+    lead_rule: tuple[str, int], reviewer_rule: tuple[str, int], winner: str
+) -> None:
+    rules = [
+        rule(lead_rule[0], ENG, "custom:lead", "apollo", lead_rule[1]),
+        rule(reviewer_rule[0], OPS, "custom:reviewer", priority=reviewer_rule[1]),
+    ]
+    assert effective_roles([ENG, OPS], rules, CATALOGUE)["apollo"].role_key == winner
+
+
+@pytest.mark.parametrize(
+    ("rules", "project", "sources"),
+    [
+        (
+            [
+                rule("r1", ENG, "team_member", "apollo"),
+                rule("r2", OPS, "team_member"),
+                rule("r3", SALES, "client", "apollo"),
+            ],
+            "apollo",
+            (Source("r1", "g-eng"), Source("r2", "g-ops")),
+        ),
+        (
+            [MappingRule("r1", GroupMatch.DISPLAY_NAME, "ops", "client", "*")],
+            "*",
+            (Source("r1", "g-ops"), Source("r1", "g-ops-2")),
+        ),
+    ],
+)
+def test_sources_list_every_rule_and_group_granting_the_winning_role(
+    rules: list[MappingRule], project: str, sources: tuple[Source, ...]
+) -> None:
+    groups = [ENG, OPS, OPS_UPPER, SALES]
+    assert effective_roles(groups, rules, CATALOGUE)[project].sources == sources
+
+
+@pytest.mark.parametrize(
+    ("rules", "default_role_key", "expected"),
+    [
+        ([], "client", {"*": Assignment("*", "client", ())}),
+        ([rule("r1", SALES, "team_member")], "view_only", {"*": Assignment("*", "view_only", ())}),
+        ([], None, {}),
+        (
+            [rule("r1", ENG, "comment_only", "apollo")],
+            "client",
+            {"apollo": Assignment("apollo", "comment_only", (Source("r1", "g-eng"),))},
+        ),
+    ],
+)
+def test_default_role_applies_only_when_no_rule_matches(
+    rules: list[MappingRule], default_role_key: str | None, expected: dict[str, Assignment]
+) -> None:
+    assert effective_roles([ENG], rules, CATALOGUE, default_role_key) == expected
+
+
+@pytest.mark.parametrize(
+    ("rules", "default_role_key", "expected"),
+    [
+        (
+            [
+                rule("r1", ENG, "project_admin", "apollo"),
+                rule("r2", ENG, "client"),
+                rule("r3", OPS, "comment_only", "apollo"),
+            ],
+            "view_only",
+            {"*": "client", "apollo": "client"},
+        ),
+        ([rule("r1", ENG, "team_member", "apollo")], "view_only", {"apollo": "view_only"}),
+        ([rule("r1", ENG, "team_member", "apollo")], "team_member", {}),
+        ([], "client", {"*": "client"}),
+        ([], "team_member", {}),
+    ],
+)
+def test_free_fallback_is_best_matched_free_role_then_free_default(
+    rules: list[MappingRule], default_role_key: str, expected: dict[str, str]
+) -> None:
+    assert roles_of(free_fallback_roles([ENG, OPS], rules, CATALOGUE, default_role_key)) == expected
+
+
+def test_unknown_role_raises_only_for_rules_that_match() -> None:
+    stale = rule("r9", SALES, "custom:deleted")
+    assert roles_of(effective_roles([ENG], [stale, rule("r1", ENG, "client")], CATALOGUE)) == {
+        "*": "client"
+    }
+    with pytest.raises(UnknownRoleError, match="custom:deleted"):
+        effective_roles([SALES], [stale], CATALOGUE)
+    with pytest.raises(UnknownRoleError, match="owner"):
+        effective_roles([], [], CATALOGUE, "owner")
