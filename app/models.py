@@ -13,7 +13,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.db import Base, utcnow
 from licensing import BillingTerms as BillingTerms
 from licensing import OveragePolicy as OveragePolicy
-from licensing import Seat as SeatKind
+from licensing import Seat
+
+SeatKind = Seat
 
 
 class Organization(Base):
