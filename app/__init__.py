@@ -9,6 +9,7 @@ from app.config import Settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the WSGI application; reads the environment only when no settings are given."""
+    import scim
     from app import cli, health, logs
     from app.db import make_engine, make_sessions
 
@@ -23,5 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     logs.init_app(app, settings.log_level)
     app.register_blueprint(health.bp)
+    app.register_blueprint(scim.bp)
+    scim.init_app(app)
     cli.init_app(app)
     return app

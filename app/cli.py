@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,11 +10,11 @@ from typing import Any, TypeVar
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
 from app import migrate, organizations
-from app.config import ConfigurationError, Settings
+from app.config import Settings
 from app.db import unit_of_work
 from app.errors import ProvisioningError
 from app.models import OveragePolicy
@@ -187,22 +186,3 @@ def init_app(app: Flask) -> None:
     """Register the command groups on the application."""
     for group in (db_cli, org_cli, token_cli, demo_cli):
         app.cli.add_command(group)
-
-
-def _create_app_for_cli() -> Flask:
-    from app import create_app
-
-    try:
-        return create_app()
-    except ConfigurationError as error:
-        click.echo(f"configuration error: {error}", err=True)
-        sys.exit(2)
-
-
-main = FlaskGroup(
-    name="blue-provisioning",
-    help="Blue identity provisioning service.",
-    create_app=_create_app_for_cli,
-    load_dotenv=False,
-    set_debug_flag=False,
-)

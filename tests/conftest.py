@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from app import create_app, migrate
 from app.config import Environment, Settings
 from app.db import make_engine
+from app.models import Organization
+from tests.support import ScimClient, make_org
 
 POSTGRES_URL = os.environ.get("BLUE_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
@@ -101,3 +103,20 @@ def session(app: Flask) -> Iterator[Session]:
     sessions: sessionmaker[Session] = app.extensions["sessions"]
     with app.app_context(), sessions() as session:
         yield session
+
+
+@pytest.fixture
+def organization(session: Session) -> tuple[Organization, str]:
+    return make_org(session, "acme")
+
+
+@pytest.fixture
+def scim(client: FlaskClient, organization: tuple[Organization, str]) -> ScimClient:
+    org, secret = organization
+    return ScimClient(client, secret, org.id)
+
+
+@pytest.fixture
+def other_scim(client: FlaskClient, session: Session) -> ScimClient:
+    org, secret = make_org(session, "globex")
+    return ScimClient(client, secret, org.id)
