@@ -95,7 +95,7 @@ def make_org(session: Session, slug: str, paid_seats: int = 100) -> tuple[Organi
 
 
 def assert_scim_error(
-    response: "ScimResponse | TestResponse", status: int, scim_type: str | None = None
+    response: ScimResponse | TestResponse, status: int, scim_type: str | None = None
 ) -> dict[str, Any]:
     """The response is a SCIM error (RFC 7644 §3.12) with this status and scimType."""
     assert response.status_code == status, response.get_data(as_text=True)
