@@ -15,6 +15,7 @@ DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_SCIM_MAX_RESULTS = 1000
 DEFAULT_BULK_MAX_OPERATIONS = 1000
 DEFAULT_BULK_MAX_PAYLOAD_BYTES = 1_048_576
+DEFAULT_SCIM_RATE_LIMIT = 6000
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -38,6 +39,8 @@ class Settings:
     scim_max_results: int = DEFAULT_SCIM_MAX_RESULTS
     scim_bulk_max_operations: int = DEFAULT_BULK_MAX_OPERATIONS
     scim_bulk_max_payload_bytes: int = DEFAULT_BULK_MAX_PAYLOAD_BYTES
+    # Requests per minute per SCIM token; 0 turns the limit off.
+    scim_rate_limit: int = DEFAULT_SCIM_RATE_LIMIT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Self:
@@ -69,6 +72,9 @@ class Settings:
             scim_bulk_max_payload_bytes=_int(
                 env, "BLUE_SCIM_BULK_MAX_PAYLOAD_BYTES", DEFAULT_BULK_MAX_PAYLOAD_BYTES
             ),
+            scim_rate_limit=_int(
+                env, "BLUE_SCIM_RATE_LIMIT", DEFAULT_SCIM_RATE_LIMIT, allow_zero=True
+            ),
         )
         settings.validate()
         return settings
@@ -93,7 +99,7 @@ class Settings:
         return self.environment is Environment.PRODUCTION
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, allow_zero: bool = False) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -101,6 +107,6 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
-    if value <= 0:
+    if value < 0 or (value == 0 and not allow_zero):
         raise ConfigurationError(f"{name} must be positive, got {value}")
     return value

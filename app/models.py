@@ -54,6 +54,8 @@ class ScimToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # A read-only token (for audits and reviews) gets 403 on every change.
+    is_read_only: Mapped[bool] = mapped_column(default=False)
 
     organization: Mapped[Organization] = relationship(back_populates="tokens")
 
@@ -299,3 +301,13 @@ class SeatEvent(Base):
         Index("ix_seat_events_org_id_at", "org_id", "at"),
         Index("ix_seat_events_user_id", "user_id", "at"),
     )
+
+
+class RateLimit(Base):
+    """Requests counted per key (a SCIM token) in the current fixed window, shared by workers."""
+
+    __tablename__ = "rate_limits"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_number: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int]

@@ -75,7 +75,9 @@ class IssuedToken:
     secret: str
 
 
-def create_token(session: Session, organization: Organization, label: str) -> IssuedToken:
+def create_token(
+    session: Session, organization: Organization, label: str, is_read_only: bool = False
+) -> IssuedToken:
     """Issue a SCIM bearer token; the secret is returned once and only its hash is stored."""
     label = label.strip()
     if not label:
@@ -91,6 +93,7 @@ def create_token(session: Session, organization: Organization, label: str) -> Is
         label=label,
         token_hash=hash_token(secret),
         prefix=secret[: len(TOKEN_PREFIX) + 4],
+        is_read_only=is_read_only,
     )
     session.add(token)
     session.flush()

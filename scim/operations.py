@@ -10,10 +10,10 @@ from http import HTTPStatus
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Engine, func, select
 from sqlalchemy.orm import Session
 
-from app import organizations
+from app import organizations, ratelimit
 from app.config import Settings
 from app.errors import ProvisioningError
 from app.models import Group, Membership, User
@@ -33,6 +33,12 @@ class Context:
     service: ProvisioningService
     settings: Settings
     base_url: str
+    is_read_only: bool = False
+
+    def require_write(self) -> None:
+        """403 for a read-only token (RFC 7644 §3.12: not permitted by this authorization)."""
+        if self.is_read_only:
+            raise ScimError(HTTPStatus.FORBIDDEN, "this SCIM token is read-only")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,7 @@ class Query:
 
 def authenticate(
     session: Session,
+    engine: Engine,
     authorization: str,
     settings: Settings,
     base_url: str,
@@ -73,6 +80,13 @@ def authenticate(
         raise ScimError(
             HTTPStatus.UNAUTHORIZED, "the bearer token is invalid or revoked", headers=challenge
         )
+    wait = ratelimit.retry_after(engine, session, str(token.id), settings.scim_rate_limit)
+    if wait is not None:
+        raise ScimError(
+            HTTPStatus.TOO_MANY_REQUESTS,
+            f"more than {settings.scim_rate_limit} requests a minute with this token",
+            headers={"Retry-After": str(wait)},
+        )
     actor = Actor(
         kind="scim",
         label=token.label,
@@ -81,7 +95,13 @@ def authenticate(
         user_agent=user_agent,
     )
     service = ProvisioningService(session, token.organization, actor)
-    return Context(session=session, service=service, settings=settings, base_url=base_url)
+    return Context(
+        session=session,
+        service=service,
+        settings=settings,
+        base_url=base_url,
+        is_read_only=token.is_read_only,
+    )
 
 
 # ------------------------------------------------------------ discovery
@@ -280,6 +300,7 @@ def get_user(context: Context, user_id: str, query: Query, none_match: str | Non
 
 
 def create_user(context: Context, body: Any, query: Query) -> Outcome:
+    context.require_write()
     user = context.service.create_user(resources.user_spec_from_scim(body))
     return _user_outcome(context, user, query, HTTPStatus.CREATED)
 
@@ -287,6 +308,7 @@ def create_user(context: Context, body: Any, query: Query) -> Outcome:
 def replace_user(
     context: Context, user_id: str, body: Any, query: Query, if_match: str | None
 ) -> Outcome:
+    context.require_write()
     spec = resources.user_spec_from_scim(body)
     user = context.service.replace_user(user_id, spec, _expected(if_match, context, user_id))
     return _user_outcome(context, user, query)
@@ -295,6 +317,7 @@ def replace_user(
 def patch_user(
     context: Context, user_id: str, body: Any, query: Query, if_match: str | None
 ) -> Outcome:
+    context.require_write()
     user = context.service.get_user(user_id)
     expected = _expected_version(if_match, user.version)
     document = resources.user_to_scim(user, context.base_url, groups=None)
@@ -308,6 +331,7 @@ def patch_user(
 
 
 def delete_user(context: Context, user_id: str, if_match: str | None) -> Outcome:
+    context.require_write()
     user = context.service.get_user(user_id)
     context.service.delete_user(user.id, _expected_version(if_match, user.version))
     return Outcome(None, HTTPStatus.NO_CONTENT)
@@ -391,6 +415,7 @@ def get_group(context: Context, group_id: str, query: Query, none_match: str | N
 
 
 def create_group(context: Context, body: Any, query: Query) -> Outcome:
+    context.require_write()
     group = context.service.create_group(resources.group_spec_from_scim(body))
     return _group_outcome(context, group, query, HTTPStatus.CREATED)
 
@@ -398,6 +423,7 @@ def create_group(context: Context, body: Any, query: Query) -> Outcome:
 def replace_group(
     context: Context, group_id: str, body: Any, query: Query, if_match: str | None
 ) -> Outcome:
+    context.require_write()
     spec = resources.group_spec_from_scim(body)
     expected = _expected(if_match, context, group_id, group=True)
     group = context.service.replace_group(group_id, spec, expected)
@@ -407,6 +433,7 @@ def replace_group(
 def patch_group(
     context: Context, group_id: str, body: Any, query: Query, if_match: str | None
 ) -> Outcome:
+    context.require_write()
     group = context.service.get_group(group_id)
     expected = _expected_version(if_match, group.version)
     document = resources.group_to_scim(group, context.base_url, members=None)
@@ -424,6 +451,7 @@ def patch_group(
 
 
 def delete_group(context: Context, group_id: str, if_match: str | None) -> Outcome:
+    context.require_write()
     group = context.service.get_group(group_id)
     context.service.delete_group(group.id, _expected_version(if_match, group.version))
     return Outcome(None, HTTPStatus.NO_CONTENT)
@@ -503,6 +531,7 @@ def search_all(context: Context, query: Query) -> Outcome:
 
 def bulk(context: Context, body: Any) -> Outcome:
     """POST /Bulk (RFC 7644 §3.7): each operation in its own savepoint, in order."""
+    context.require_write()
     if not isinstance(body, dict):
         raise invalid("the body must be a BulkRequest object", "invalidSyntax")
     fields = {k.lower(): v for k, v in body.items()}

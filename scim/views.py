@@ -77,6 +77,7 @@ def run(operation: Callable[[operations.Context], Outcome]) -> Response:
     with unit_of_work() as session:
         context = operations.authenticate(
             session,
+            current_app.extensions["engine"],
             request.headers.get("Authorization", ""),
             settings(),
             base_url(),

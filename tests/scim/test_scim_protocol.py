@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
 from scim.discovery import (
     BULK_REQUEST_SCHEMA,
@@ -265,3 +266,43 @@ def test_server_error_has_no_traceback_and_a_request_id(
     assert "req-500" in body["detail"]
     assert "boom" not in response.get_data(as_text=True)
     assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_read_only_token_reads_but_every_change_is_403(
+    client: FlaskClient, session: Session, scim: ScimClient
+) -> None:
+    from app import organizations
+    from app.models import Organization
+
+    user = scim.create_user("reader@acme.example")
+    organization = session.get(Organization, scim.org_id)
+    assert organization is not None
+    secret = organizations.create_token(session, organization, "audit", is_read_only=True).secret
+    session.commit()
+    reader = ScimClient(client, secret, scim.org_id)
+    assert reader.get(f"/Users/{user['id']}").status_code == 200
+    search = {"schemas": [SEARCH_REQUEST_SCHEMA], "filter": "userName pr"}
+    assert reader.post("/Users/.search", search).status_code == 200
+    body = {"schemas": [USER_SCHEMA], "userName": "x@acme.example"}
+    assert_scim_error(reader.post("/Users", body), 403)
+    assert_scim_error(reader.put(f"/Users/{user['id']}", body), 403)
+    assert_scim_error(reader.delete(f"/Users/{user['id']}"), 403)
+    assert_scim_error(
+        reader.post("/Bulk", {"schemas": [BULK_REQUEST_SCHEMA], "Operations": []}), 403
+    )
+    assert scim.get(f"/Users/{user['id']}").json["userName"] == "reader@acme.example"
+
+
+def test_rate_limit_answers_429_with_integer_retry_after(scim: ScimClient, app: object) -> None:
+    from dataclasses import replace
+
+    from flask import Flask
+
+    assert isinstance(app, Flask)
+    app.extensions["settings"] = replace(app.extensions["settings"], scim_rate_limit=3)
+    statuses = [scim.get("/Users?count=0").status_code for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    limited = scim.get("/Users?count=0")
+    assert_scim_error(limited, 429)
+    retry_after = int(limited.headers["Retry-After"])
+    assert 1 <= retry_after <= 60
