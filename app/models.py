@@ -11,9 +11,9 @@ from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Uni
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, utcnow
+from licensing import Assignment, Seat, Source
 from licensing import BillingTerms as BillingTerms
 from licensing import OveragePolicy as OveragePolicy
-from licensing import Seat
 
 SeatKind = Seat
 
@@ -281,6 +281,14 @@ class RoleAssignment(Base):
         Index("ix_role_assignments_org_id_role_key", "org_id", "role_key"),
     )
 
+    def as_assignment(self) -> Assignment:
+        """This row as the licensing rules see it."""
+        return Assignment(
+            self.project_key,
+            self.role_key,
+            tuple(Source(s["rule_id"], s["group_id"]) for s in self.sources),
+        )
+
 
 class SeatEvent(Base):
     """Append-only seat ledger: every change of a user's seat."""
@@ -311,3 +319,22 @@ class RateLimit(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     window_number: Mapped[int] = mapped_column(BigInteger)
     count: Mapped[int]
+
+
+class HeldChange(Base):
+    """Grants of one change held by the mass-grant guard until an admin confirms or discards."""
+
+    __tablename__ = "held_changes"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
+    status: Mapped[str] = mapped_column(String(10), default="held")  # held|confirmed|discarded
+    reason: Mapped[str] = mapped_column(String(64))
+    cause: Mapped[str] = mapped_column(String(256))
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    user_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    new_paid_seats: Mapped[int] = mapped_column(default=0)
+    new_project_admins: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(256))

@@ -3,13 +3,15 @@ assignments, seats and audit events change. It never commits; the caller's unit 
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 import licensing
@@ -24,9 +26,11 @@ from app.models import (
     AuditEvent,
     CustomRole,
     Group,
+    HeldChange,
     MappingRule,
     Membership,
     Organization,
+    Project,
     RoleAssignment,
     SeatEvent,
     SeatKind,
@@ -60,6 +64,7 @@ USER_STRING_COLUMNS = (
 )
 MULTI_VALUED = ("emails", "phoneNumbers", "addresses", "photos", "roles", "x509Certificates")
 BATCH = 1000
+PROJECT_KEY = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,12 +104,62 @@ class GroupSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleSpec:
+    """Members of the group matched by `match`/`group_value` get `role_key` in `project_key`."""
+
+    match: str
+    group_value: str
+    role_key: str
+    project_key: str = "*"
+    priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ContractSpec:
+    paid_seat_tier: int
+    policy: str = "allow"
+    billing_terms: str = "annual"
+    starts_on: date | None = None
+    ends_on: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MemberChange:
     """Members to add and remove, applied after an optional full replacement."""
 
     added: Collection[str] = ()
     removed: Collection[str] = ()
     replaced: Collection[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccessPlan:
+    """One user's current assignments and the ones the rules now give them."""
+
+    user: User
+    groups: Sequence[licensing.GroupRef]
+    current: Mapping[str, RoleAssignment]
+    desired: Mapping[str, licensing.Assignment]
+    is_active: bool
+
+    def access_before(self, catalogue: licensing.RoleCatalogue) -> licensing.UserAccess:
+        return licensing.UserAccess(
+            str(self.user.id),
+            self.user.is_active and self.user.deprovisioned_at is None,
+            {p: a.role_key for p, a in self.current.items()},
+            licensing.Seat(self.user.seat),
+            self.user.pending_since is not None,
+        )
+
+    def access_desired(self, catalogue: licensing.RoleCatalogue) -> licensing.UserAccess:
+        roles = [catalogue.get(a.role_key) for a in self.desired.values()]
+        return licensing.UserAccess(
+            str(self.user.id),
+            self.is_active,
+            {p: a.role_key for p, a in self.desired.items()},
+            licensing.classify_seat(self.is_active, roles),
+            False,
+        )
 
 
 def _parse_uuid(value: str) -> UUID | None:
@@ -129,6 +184,9 @@ class ProvisioningService:
         self._rules: list[licensing.MappingRule] | None = None
         self._catalogue: licensing.RoleCatalogue | None = None
         self._org_locked = False
+        # Set during a dry run: each affected user's access before and after.
+        self._recording: dict[str, licensing.UserAccess] | None = None
+        self._recorded_after: dict[str, licensing.UserAccess] = {}
 
     # ----------------------------------------------------------------- users
 
@@ -554,35 +612,13 @@ class ProvisioningService:
             rows = self.session.scalars(
                 select(MappingRule).where(MappingRule.org_id == self.org_id)
             ).all()
-            self._rules = [
-                licensing.MappingRule(
-                    rule_id=str(r.id),
-                    match=licensing.GroupMatch(r.match),
-                    group_value=r.group_value,
-                    role_key=r.role_key,
-                    project=r.project_key,
-                    priority=r.priority,
-                )
-                for r in rows
-            ]
+            self._rules = [_rule(r) for r in rows]
         return self._rules
 
     def catalogue(self) -> licensing.RoleCatalogue:
         """The organization's roles: the built-ins plus its custom roles."""
         if self._catalogue is None:
-            rows = self.session.scalars(
-                select(CustomRole).where(CustomRole.org_id == self.org_id)
-            ).all()
-            self._catalogue = licensing.RoleCatalogue(
-                licensing.CustomRole(
-                    slug=r.key.removeprefix(licensing.CUSTOM_KEY_PREFIX),
-                    name=r.name,
-                    description=r.description,
-                    permissions=tuple(r.permissions),
-                    rank=r.rank,
-                )
-                for r in rows
-            )
+            self._catalogue = licensing.RoleCatalogue(self._custom_roles())
         return self._catalogue
 
     def _contract(self) -> licensing.Contract:
@@ -602,13 +638,31 @@ class ProvisioningService:
             self.session.refresh(self.organization, with_for_update=True)
             self._org_locked = True
 
-    def _recompute(self, user_ids: Iterable[UUID], reason: str) -> None:
-        """Recompute roles and seats of exactly these users, in this transaction."""
+    def _recompute(self, user_ids: Iterable[UUID], reason: str, guard: bool = True) -> None:
+        """Recompute roles and seats of exactly these users, in this transaction.
+
+        Grants of a change too large for the mass-grant guard are held for an admin; its
+        revocations always apply at once.
+        """
         ids = sorted(set(user_ids))
+        if not ids:
+            return
+        plans = self._plan(ids)
+        if guard:
+            plans = self._guard(plans, reason)
+        freed = False
+        for plan in plans:
+            freed = self._apply_access(plan, reason) or freed
+        self.session.flush()
+        if freed:
+            self._promote_pending()
+
+    def _plan(self, ids: Sequence[UUID]) -> list[AccessPlan]:
+        """Each user's current and desired roles, loaded a batch at a time."""
         rules = self._load_rules()
         catalogue = self.catalogue()
         default_role = self.organization.default_role_key
-        freed = False
+        plans: list[AccessPlan] = []
         for chunk in _chunks(ids, BATCH):
             users = {
                 u.id: u
@@ -635,51 +689,104 @@ class ProvisioningService:
                 user = users.get(user_id)
                 if user is None:
                     continue
-                freed = (
-                    self._apply_access(
-                        user,
-                        groups[user_id],
-                        current[user_id],
-                        rules,
-                        catalogue,
-                        default_role,
-                        reason,
-                    )
-                    or freed
+                is_active = user.is_active and user.deprovisioned_at is None
+                user_groups = groups[user_id]
+                desired = (
+                    licensing.effective_roles(user_groups, rules, catalogue, default_role)
+                    if is_active
+                    else {}
                 )
-        if freed:
-            self._promote_pending()
+                plans.append(AccessPlan(user, user_groups, current[user_id], desired, is_active))
+        return plans
 
-    def _apply_access(
-        self,
-        user: User,
-        groups: Sequence[licensing.GroupRef],
-        current: dict[str, RoleAssignment],
-        rules: Sequence[licensing.MappingRule],
-        catalogue: licensing.RoleCatalogue,
-        default_role: str | None,
-        reason: str,
-    ) -> bool:
-        """Write one user's new assignments and seat; True when a paid seat was released."""
-        is_active = user.is_active and user.deprovisioned_at is None
-        desired = (
-            licensing.effective_roles(groups, rules, catalogue, default_role) if is_active else {}
+    def _guard(self, plans: list[AccessPlan], reason: str) -> list[AccessPlan]:
+        """Hold the grants of a change over the organization's mass-grant thresholds."""
+        org = self.organization
+        thresholds = licensing.GuardThresholds(
+            max_new_paid_seats=org.guard_max_new_paid_seats,
+            max_new_paid_share=org.guard_max_new_paid_share,
+            max_new_project_admins=org.guard_max_new_project_admins,
         )
+        smallest = min(
+            thresholds.max_new_paid_seats, thresholds.max_new_project_admins, thresholds.share_floor
+        )
+        if len(plans) <= smallest:
+            return plans  # too few users to cross any threshold; skip the bookkeeping
+        catalogue = self.catalogue()
+        before = {str(p.user.id): p.access_before(catalogue) for p in plans}
+        after = {str(p.user.id): p.access_desired(catalogue) for p in plans}
+        split = licensing.split_change(before, after, catalogue)
+        decision = licensing.evaluate_guard(split, self._active_user_count(), thresholds)
+        if not decision.is_held:
+            return plans
+        granted = sorted({c.user_id for c in split.grants} | set(split.new_paid_seat_user_ids))
+        held = HeldChange(
+            org_id=self.org_id,
+            reason=reason,
+            cause=f"{self.actor.kind}:{self.actor.label}",
+            reasons=list(decision.reasons),
+            user_ids=granted,
+            new_paid_seats=decision.new_paid_seats,
+            new_project_admins=decision.new_project_admins,
+        )
+        self.session.add(held)
+        self.session.flush()
+        self._audit(
+            "change.held",
+            "held_change",
+            held.id,
+            None,
+            {"reason": reason, "reasons": list(decision.reasons), "users": len(granted)},
+        )
+        kept: list[AccessPlan] = []
+        for plan in plans:
+            safe = split.assignments_after_revocations(before[str(plan.user.id)])
+            desired = {
+                project: plan.current[project].as_assignment()
+                if project in plan.current and plan.current[project].role_key == role_key
+                else plan.desired.get(project) or licensing.Assignment(project, role_key, ())
+                for project, role_key in safe.items()
+            }
+            kept.append(replace(plan, desired=desired))
+        return kept
+
+    def _active_user_count(self) -> int:
+        return (
+            self.session.scalar(
+                select(func.count())
+                .select_from(User)
+                .where(
+                    User.org_id == self.org_id,
+                    User.is_active.is_(True),
+                    User.deprovisioned_at.is_(None),
+                )
+            )
+            or 0
+        )
+
+    def _apply_access(self, plan: AccessPlan, reason: str) -> bool:
+        """Write one user's new assignments and seat; True when a paid seat was released."""
+        user, current, desired = plan.user, plan.current, plan.desired
+        rules = self._load_rules()
+        catalogue = self.catalogue()
+        default_role = self.organization.default_role_key
         wants_paid = any(catalogue.get(a.role_key).is_paid for a in desired.values())
         holds_paid = user.seat == SeatKind.PAID
         if wants_paid or holds_paid:
             self._lock_organization()
         decision = licensing.decide_seat(
             desired,
-            licensing.free_fallback_roles(groups, rules, catalogue, default_role)
+            licensing.free_fallback_roles(plan.groups, rules, catalogue, default_role)
             if wants_paid
             else {},
             catalogue,
-            is_active=is_active,
+            is_active=plan.is_active,
             holds_paid_seat=holds_paid,
             paid_seats_in_use=self.organization.paid_seat_count - (1 if holds_paid else 0),
             contract=self._contract(),
         )
+        if self._recording is not None:
+            self._recording.setdefault(str(user.id), plan.access_before(catalogue))
         now = utcnow()
         for project, assignment in current.items():
             if project not in decision.assignments:
@@ -765,7 +872,14 @@ class ProvisioningService:
         elif released:
             self.organization.paid_seat_count -= 1
         user.seat = new_seat
-        self.session.flush()
+        if self._recording is not None:
+            self._recorded_after[str(user.id)] = licensing.UserAccess(
+                str(user.id),
+                plan.is_active,
+                {p: a.role_key for p, a in decision.assignments.items()},
+                decision.seat,
+                decision.is_pending,
+            )
         return released
 
     def _promote_pending(self) -> None:
@@ -785,6 +899,416 @@ class ProvisioningService:
         )
         if order:
             self._recompute([UUID(i) for i in order], reason="promoted")
+
+    # ------------------------------------------------ projects and roles
+
+    def create_project(self, key: str, name: str) -> Project:
+        """Add a Blue project that rules may target."""
+        if not PROJECT_KEY.match(key):
+            raise InvalidChangeError(
+                f"project key {key!r} must be 1-64 letters, digits, '-', '_' or '.'"
+            )
+        if self._find_project(key) is not None:
+            raise ConflictError(f"project {key!r} already exists")
+        project = Project(org_id=self.org_id, key=key, name=name.strip() or key)
+        self.session.add(project)
+        self.session.flush()
+        self._audit("project.created", "project", project.id, None, {"key": key, "name": name})
+        return project
+
+    def rename_project(self, key: str, name: str) -> Project:
+        """Change a project's display name."""
+        project = self._get_project(key)
+        before = {"name": project.name}
+        project.name = name.strip() or key
+        self._audit("project.updated", "project", project.id, before, {"name": project.name})
+        return project
+
+    def delete_project(self, key: str) -> None:
+        """Remove a project no rule targets any more."""
+        project = self._get_project(key)
+        if any(rule.project == key for rule in self._load_rules()):
+            raise ConflictError(f"project {key!r} is used by mapping rules; delete them first")
+        self._audit("project.deleted", "project", project.id, {"key": key}, None)
+        self.session.delete(project)
+
+    def _find_project(self, key: str) -> Project | None:
+        return self.session.scalar(
+            select(Project).where(Project.org_id == self.org_id, Project.key == key)
+        )
+
+    def _get_project(self, key: str) -> Project:
+        project = self._find_project(key)
+        if project is None:
+            raise NotFoundError(f"project {key!r} not found")
+        return project
+
+    def create_custom_role(
+        self,
+        slug: str,
+        name: str,
+        rank: int,
+        description: str = "",
+        permissions: Sequence[str] = (),
+    ) -> CustomRole:
+        """Add a custom user role (always paid), ranked among the built-in roles."""
+        role = self._checked_role(slug, name, rank, description, permissions)
+        row = CustomRole(
+            org_id=self.org_id,
+            key=role.key,
+            name=role.name,
+            description=role.description,
+            permissions=list(role.permissions),
+            rank=role.rank,
+        )
+        self.session.add(row)
+        self.session.flush()
+        self._catalogue = None
+        self._audit("custom_role.created", "custom_role", row.id, None, _role_snapshot(row))
+        return row
+
+    def update_custom_role(
+        self,
+        key: str,
+        name: str | None = None,
+        rank: int | None = None,
+        description: str | None = None,
+        permissions: Sequence[str] | None = None,
+    ) -> CustomRole:
+        """Change a custom role; a new rank re-resolves everyone its rules reach."""
+        row = self._get_custom_role(key)
+        before = _role_snapshot(row)
+        role = self._checked_role(
+            row.key.removeprefix(licensing.CUSTOM_KEY_PREFIX),
+            name if name is not None else row.name,
+            rank if rank is not None else row.rank,
+            description if description is not None else row.description,
+            permissions if permissions is not None else row.permissions,
+            replacing=row.key,
+        )
+        row.name, row.rank = role.name, role.rank
+        row.description, row.permissions = role.description, list(role.permissions)
+        self._catalogue = None
+        after = _role_snapshot(row)
+        if after != before:
+            self._audit("custom_role.updated", "custom_role", row.id, *_changed(before, after))
+        if before["rank"] != after["rank"]:
+            rules = [r for r in self._load_rules() if r.role_key == row.key]
+            self._recompute(self._users_matching(rules), reason="custom_role_changed")
+        return row
+
+    def delete_custom_role(self, key: str) -> None:
+        """Remove a custom role that no rule and no default refers to."""
+        row = self._get_custom_role(key)
+        if any(rule.role_key == key for rule in self._load_rules()):
+            raise ConflictError(f"custom role {key!r} is used by mapping rules; delete them first")
+        if self.organization.default_role_key == key:
+            raise ConflictError(f"custom role {key!r} is the default role; change that first")
+        self._audit("custom_role.deleted", "custom_role", row.id, _role_snapshot(row), None)
+        self.session.delete(row)
+        self._catalogue = None
+
+    def _checked_role(
+        self,
+        slug: str,
+        name: str,
+        rank: int,
+        description: str,
+        permissions: Sequence[str],
+        replacing: str | None = None,
+    ) -> licensing.CustomRole:
+        try:
+            role = licensing.CustomRole(
+                slug=slug,
+                name=name,
+                rank=rank,
+                description=description,
+                permissions=tuple(permissions),
+            )
+            others = [r for r in self._custom_roles() if r.key != replacing]
+            licensing.RoleCatalogue([*others, role])
+        except licensing.LicensingError as error:
+            raise InvalidChangeError(str(error)) from None
+        return role
+
+    def _custom_roles(self) -> list[licensing.CustomRole]:
+        rows = self.session.scalars(select(CustomRole).where(CustomRole.org_id == self.org_id))
+        return [
+            licensing.CustomRole(
+                slug=r.key.removeprefix(licensing.CUSTOM_KEY_PREFIX),
+                name=r.name,
+                description=r.description,
+                permissions=tuple(r.permissions),
+                rank=r.rank,
+            )
+            for r in rows
+        ]
+
+    def _get_custom_role(self, key: str) -> CustomRole:
+        if not key.startswith(licensing.CUSTOM_KEY_PREFIX):
+            key = licensing.CUSTOM_KEY_PREFIX + key
+        row = self.session.scalar(
+            select(CustomRole).where(CustomRole.org_id == self.org_id, CustomRole.key == key)
+        )
+        if row is None:
+            raise NotFoundError(f"custom role {key!r} not found")
+        return row
+
+    def role_key(self, role: str) -> str:
+        """A role given by key or by (case-insensitive) name, as its key."""
+        catalogue = self.catalogue()
+        found = catalogue.find(role)
+        if found is None:
+            try:
+                found = catalogue.by_name(role)
+            except licensing.LicensingError:
+                names = ", ".join(r.name for r in catalogue.roles)
+                raise InvalidChangeError(f"unknown role {role!r}; roles are: {names}") from None
+        return found.key
+
+    # ------------------------------------------------------- mapping rules
+
+    def create_rule(self, spec: RuleSpec) -> MappingRule:
+        """Add a mapping rule and give its groups' members their new roles."""
+        self._check_rule(spec)
+        row = MappingRule(org_id=self.org_id)
+        self._write_rule(row, spec)
+        self.session.add(row)
+        self.session.flush()
+        self._rules = None
+        self._audit("rule.created", "rule", row.id, None, _rule_snapshot(row))
+        self._recompute(self._users_matching([_rule(row)]), reason="rule_created")
+        return row
+
+    def update_rule(self, rule_id: str | UUID, spec: RuleSpec) -> MappingRule:
+        """Change a rule; users matched before or after are re-resolved."""
+        row = self._get_rule(rule_id)
+        self._check_rule(spec)
+        old = _rule(row)
+        before = _rule_snapshot(row)
+        self._write_rule(row, spec)
+        self._rules = None
+        after = _rule_snapshot(row)
+        if after == before:
+            return row
+        self._audit("rule.updated", "rule", row.id, *_changed(before, after))
+        self._recompute(self._users_matching([old, _rule(row)]), reason="rule_changed")
+        return row
+
+    def delete_rule(self, rule_id: str | UUID) -> None:
+        """Remove a rule; its users lose what only it granted, at once."""
+        row = self._get_rule(rule_id)
+        old = _rule(row)
+        self._audit("rule.deleted", "rule", row.id, _rule_snapshot(row), None)
+        self.session.delete(row)
+        self.session.flush()
+        self._rules = None
+        self._recompute(self._users_matching([old]), reason="rule_deleted")
+
+    def _check_rule(self, spec: RuleSpec) -> None:
+        try:
+            licensing.GroupMatch(spec.match)
+        except ValueError:
+            kinds = ", ".join(m.value for m in licensing.GroupMatch)
+            raise InvalidChangeError(f"match must be one of: {kinds}") from None
+        if not spec.group_value.strip():
+            raise InvalidChangeError("the rule needs a group")
+        if self.catalogue().find(spec.role_key) is None:
+            raise InvalidChangeError(f"unknown role {spec.role_key!r}")
+        if (
+            spec.project_key != licensing.ALL_PROJECTS
+            and self._find_project(spec.project_key) is None
+        ):
+            raise InvalidChangeError(
+                f"unknown project {spec.project_key!r}; create it first or use '*'"
+            )
+
+    @staticmethod
+    def _write_rule(row: MappingRule, spec: RuleSpec) -> None:
+        row.match = spec.match
+        row.group_value = spec.group_value.strip()
+        row.group_key = (
+            row.group_value.lower()
+            if spec.match == licensing.GroupMatch.DISPLAY_NAME
+            else row.group_value
+        )
+        row.role_key = spec.role_key
+        row.project_key = spec.project_key
+        row.priority = spec.priority
+
+    def _get_rule(self, rule_id: str | UUID) -> MappingRule:
+        parsed = rule_id if isinstance(rule_id, UUID) else _parse_uuid(rule_id)
+        row = None
+        if parsed is not None:
+            row = self.session.scalar(
+                select(MappingRule).where(
+                    MappingRule.id == parsed, MappingRule.org_id == self.org_id
+                )
+            )
+        if row is None:
+            raise NotFoundError(f"mapping rule {rule_id} not found")
+        return row
+
+    def _users_matching(self, rules: Iterable[licensing.MappingRule]) -> list[UUID]:
+        """Members of every group these rules select: the users a rule change can affect."""
+        conditions = []
+        for rule in rules:
+            if rule.match is licensing.GroupMatch.ID:
+                parsed = _parse_uuid(rule.group_value)
+                if parsed is not None:
+                    conditions.append(Group.id == parsed)
+            elif rule.match is licensing.GroupMatch.EXTERNAL_ID:
+                conditions.append(Group.external_id == rule.group_value)
+            else:
+                conditions.append(Group.display_name_key == rule.group_value.lower())
+        if not conditions:
+            return []
+        group_ids = select(Group.id).where(Group.org_id == self.org_id, or_(*conditions))
+        return list(
+            self.session.scalars(
+                select(Membership.user_id).where(Membership.group_id.in_(group_ids)).distinct()
+            )
+        )
+
+    # ------------------------------------------------ organization settings
+
+    def set_default_role(self, role_key: str | None) -> None:
+        """The role for users in no mapped group (None: no role)."""
+        if role_key is not None and self.catalogue().find(role_key) is None:
+            raise InvalidChangeError(f"unknown role {role_key!r}")
+        before = self.organization.default_role_key
+        if before == role_key:
+            return
+        self.organization.default_role_key = role_key
+        self._audit(
+            "org.default_role_changed",
+            "organization",
+            self.org_id,
+            {"default_role": before},
+            {"default_role": role_key},
+        )
+        # Only users whom no rule reaches can be affected.
+        matched = set(self._users_matching(self._load_rules()))
+        live = self.session.scalars(
+            select(User.id).where(User.org_id == self.org_id, User.deprovisioned_at.is_(None))
+        )
+        self._recompute([u for u in live if u not in matched], reason="default_role_changed")
+
+    def set_contract(self, spec: ContractSpec) -> Organization:
+        """Change the contract; a larger tier (or `allow`) promotes pending users at once."""
+        org = self.organization
+        try:
+            licensing.Contract(
+                paid_seat_tier=spec.paid_seat_tier,
+                starts_on=spec.starts_on,
+                ends_on=spec.ends_on,
+                billing_terms=licensing.BillingTerms(spec.billing_terms),
+                policy=licensing.OveragePolicy(spec.policy),
+            )
+        except (licensing.LicensingError, ValueError) as error:
+            raise InvalidChangeError(str(error)) from None
+        self._lock_organization()
+        before = _contract_snapshot(org)
+        org.paid_seat_tier = spec.paid_seat_tier
+        org.overage_policy = spec.policy
+        org.billing_terms = spec.billing_terms
+        org.contract_starts_on = spec.starts_on
+        org.contract_ends_on = spec.ends_on
+        after = _contract_snapshot(org)
+        if after != before:
+            self._audit(
+                "org.contract_changed", "organization", self.org_id, *_changed(before, after)
+            )
+        if org.overage_policy == licensing.OveragePolicy.ALLOW:
+            waiting = self.session.scalars(
+                select(User.id).where(User.org_id == self.org_id, User.pending_since.is_not(None))
+            ).all()
+            self._recompute(waiting, reason="contract_changed")
+        else:
+            self._promote_pending()
+        return org
+
+    def set_guard_thresholds(
+        self, max_new_paid_seats: int, max_new_paid_share: float, max_new_project_admins: int
+    ) -> None:
+        """Configure the mass-grant guard."""
+        try:
+            licensing.GuardThresholds(
+                max_new_paid_seats, max_new_paid_share, max_new_project_admins
+            )
+        except licensing.LicensingError as error:
+            raise InvalidChangeError(str(error)) from None
+        org = self.organization
+        before = _guard_snapshot(org)
+        org.guard_max_new_paid_seats = max_new_paid_seats
+        org.guard_max_new_paid_share = max_new_paid_share
+        org.guard_max_new_project_admins = max_new_project_admins
+        self._audit("org.guard_changed", "organization", self.org_id, before, _guard_snapshot(org))
+
+    # ------------------------------------------------ held changes, dry run
+
+    def confirm_held(self, held_id: str | UUID) -> HeldChange:
+        """Apply a held change's grants, as the users' groups and rules stand now."""
+        held = self._get_held(held_id)
+        held.status, held.decided_at = "confirmed", utcnow()
+        held.decided_by = f"{self.actor.kind}:{self.actor.label}"
+        self._audit(
+            "change.confirmed", "held_change", held.id, {"status": "held"}, {"status": "confirmed"}
+        )
+        self._recompute(
+            [UUID(u) for u in held.user_ids], reason="held_change_confirmed", guard=False
+        )
+        return held
+
+    def discard_held(self, held_id: str | UUID) -> HeldChange:
+        """Drop a held change's grants; the users keep the access they had."""
+        held = self._get_held(held_id)
+        held.status, held.decided_at = "discarded", utcnow()
+        held.decided_by = f"{self.actor.kind}:{self.actor.label}"
+        self._audit(
+            "change.discarded", "held_change", held.id, {"status": "held"}, {"status": "discarded"}
+        )
+        return held
+
+    def _get_held(self, held_id: str | UUID) -> HeldChange:
+        parsed = held_id if isinstance(held_id, UUID) else _parse_uuid(held_id)
+        held = None
+        if parsed is not None:
+            held = self.session.scalar(
+                select(HeldChange).where(HeldChange.id == parsed, HeldChange.org_id == self.org_id)
+            )
+        if held is None:
+            raise NotFoundError(f"held change {held_id} not found")
+        if held.status != "held":
+            raise ConflictError(f"held change {held_id} was already {held.status}")
+        return held
+
+    def dry_run(self, change: Callable[[ProvisioningService], object]) -> licensing.DryRunResult:
+        """What `change` would do to roles and seats, computed in a savepoint rolled back after."""
+        totals = self.seat_totals()
+        savepoint = self.session.begin_nested()
+        self._recording, self._recorded_after = {}, {}
+        try:
+            change(self)
+            before, after = self._recording, self._recorded_after
+        finally:
+            self._recording = None
+            savepoint.rollback()
+            self._rules, self._catalogue, self._org_locked = None, None, False
+            self.session.expire_all()
+        return licensing.diff_access(before, after, totals)
+
+    def seat_totals(self) -> licensing.SeatTotals:
+        """Paid, free and pending users right now."""
+        rows = self.session.execute(
+            select(User.seat, User.pending_since.is_not(None), func.count())
+            .where(User.org_id == self.org_id, User.deprovisioned_at.is_(None))
+            .group_by(User.seat, User.pending_since.is_not(None))
+        ).all()
+        paid = sum(n for seat, _, n in rows if seat == SeatKind.PAID)
+        free = sum(n for seat, _, n in rows if seat == SeatKind.FREE)
+        pending = sum(n for _, is_pending, n in rows if is_pending)
+        return licensing.SeatTotals(paid=paid, free=free, pending=pending)
 
     # ----------------------------------------------------------------- audit
 
@@ -837,6 +1361,55 @@ def _changed(
     keys = set(before) | set(after)
     changed = {k for k in keys if before.get(k) != after.get(k)}
     return {k: before.get(k) for k in changed}, {k: after.get(k) for k in changed}
+
+
+def _rule(row: MappingRule) -> licensing.MappingRule:
+    return licensing.MappingRule(
+        rule_id=str(row.id),
+        match=licensing.GroupMatch(row.match),
+        group_value=row.group_value,
+        role_key=row.role_key,
+        project=row.project_key,
+        priority=row.priority,
+    )
+
+
+def _rule_snapshot(row: MappingRule) -> dict[str, Any]:
+    return {
+        "match": row.match,
+        "group": row.group_value,
+        "role": row.role_key,
+        "project": row.project_key,
+        "priority": row.priority,
+    }
+
+
+def _role_snapshot(row: CustomRole) -> dict[str, Any]:
+    return {
+        "key": row.key,
+        "name": row.name,
+        "rank": row.rank,
+        "description": row.description,
+        "permissions": list(row.permissions),
+    }
+
+
+def _contract_snapshot(org: Organization) -> dict[str, Any]:
+    return {
+        "paid_seat_tier": org.paid_seat_tier,
+        "policy": org.overage_policy,
+        "billing_terms": org.billing_terms,
+        "starts_on": org.contract_starts_on.isoformat() if org.contract_starts_on else None,
+        "ends_on": org.contract_ends_on.isoformat() if org.contract_ends_on else None,
+    }
+
+
+def _guard_snapshot(org: Organization) -> dict[str, Any]:
+    return {
+        "max_new_paid_seats": org.guard_max_new_paid_seats,
+        "max_new_paid_share": org.guard_max_new_paid_share,
+        "max_new_project_admins": org.guard_max_new_project_admins,
+    }
 
 
 def _primary_value(values: Sequence[Mapping[str, Any]]) -> str | None:

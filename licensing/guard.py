@@ -21,9 +21,12 @@ class GuardThresholds:
     max_new_paid_seats: int
     max_new_paid_share: float
     max_new_project_admins: int
+    # The share test starts above this many new paid seats: in a 3-person organization one
+    # new engineer is 33% of the users, and that is ordinary onboarding, not a mass grant.
+    share_floor: int = 10
 
     def __post_init__(self) -> None:
-        if self.max_new_paid_seats < 0 or self.max_new_project_admins < 0:
+        if min(self.max_new_paid_seats, self.max_new_project_admins, self.share_floor) < 0:
             raise InvalidValueError("guard thresholds must not be negative")
         if not 0.0 <= self.max_new_paid_share <= 1.0:
             raise InvalidValueError(
@@ -120,7 +123,7 @@ def evaluate_guard(
         reasons.append(
             f"{new_paid} new paid seats exceed the limit of {thresholds.max_new_paid_seats}"
         )
-    if share > thresholds.max_new_paid_share:
+    if new_paid > thresholds.share_floor and share > thresholds.max_new_paid_share:
         reasons.append(
             f"new paid seats for {share:.0%} of active users exceed the limit of "
             f"{thresholds.max_new_paid_share:.0%}"

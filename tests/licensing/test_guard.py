@@ -22,7 +22,7 @@ CATALOGUE = RoleCatalogue(
     ]
 )
 THRESHOLDS = GuardThresholds(
-    max_new_paid_seats=10, max_new_paid_share=0.25, max_new_project_admins=2
+    max_new_paid_seats=10, max_new_paid_share=0.25, max_new_project_admins=2, share_floor=5
 )
 GONE = CustomRole("gone", "Gone", 1).to_role()
 MARKS = {ChangeKind.ADDED: "+", ChangeKind.REMOVED: "-", ChangeKind.CHANGED: ">"}
@@ -118,7 +118,10 @@ def fake_split(new_paid: int, new_admins: int) -> ChangeSplit:
                 "new paid seats for 26% of active users exceed the limit of 25%",
             ),
         ),
-        (1, 0, 0, ("new paid seats for 100% of active users exceed the limit of 25%",)),
+        (6, 0, 0, ("new paid seats for 600% of active users exceed the limit of 25%",)),
+        # At or under the share floor the share test does not apply: ordinary onboarding.
+        (1, 0, 0, ()),
+        (5, 0, 6, ()),
     ],
 )
 def test_guard_holds_grants_over_any_threshold(
