@@ -633,9 +633,12 @@ class ProvisioningService:
 
     def _lock_organization(self) -> None:
         # Lock the organization row first: two concurrent IdP requests could otherwise both
-        # take the last paid seat. SQLite's BEGIN IMMEDIATE already serializes writers.
+        # take the last paid seat. FOR NO KEY UPDATE, because every audit, seat and role row
+        # inserted before this point holds a KEY SHARE lock on the same row through its
+        # foreign key, and FOR UPDATE would deadlock against those. SQLite's BEGIN IMMEDIATE
+        # already serializes writers.
         if not self._org_locked:
-            self.session.refresh(self.organization, with_for_update=True)
+            self.session.refresh(self.organization, with_for_update={"key_share": True})
             self._org_locked = True
 
     def _recompute(self, user_ids: Iterable[UUID], reason: str, guard: bool = True) -> None:

@@ -120,3 +120,18 @@ def scim(client: FlaskClient, organization: tuple[Organization, str]) -> ScimCli
 def other_scim(client: FlaskClient, session: Session) -> ScimClient:
     org, secret = make_org(session, "globex")
     return ScimClient(client, secret, org.id)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Concurrency and locking tests exist only in their PostgreSQL variant."""
+    selected, deselected = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_sqlite = callspec is not None and callspec.params.get("database_url") == "sqlite"
+        if item.get_closest_marker("postgresql_only") and (on_sqlite or callspec is None):
+            deselected.append(item)
+        else:
+            selected.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected

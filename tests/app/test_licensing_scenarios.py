@@ -1,0 +1,325 @@
+"""Roles and seats following users as they join, move and leave, through the service."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from app import organizations
+from app.db import make_sessions
+from app.models import AuditEvent, HeldChange, Organization, RoleAssignment, SeatEvent, User
+from app.provisioning import (
+    Actor,
+    ContractSpec,
+    GroupSpec,
+    MemberChange,
+    ProvisioningService,
+    RuleSpec,
+    UserSpec,
+)
+from app.reports import seat_summary, user_access
+
+ACTOR = Actor(kind="system", label="test")
+
+
+@pytest.fixture
+def service(session: Session) -> Iterator[ProvisioningService]:
+    org = organizations.create_organization(session, "Acme", "acme", paid_seats=100)
+    yield ProvisioningService(session, org, ACTOR)
+
+
+def roles_of(session: Session, user: User) -> dict[str, str]:
+    rows = session.scalars(select(RoleAssignment).where(RoleAssignment.user_id == user.id))
+    return {r.project_key: r.role_key for r in rows}
+
+
+def ledger(session: Session, user: User) -> list[tuple[str, str]]:
+    rows = session.scalars(
+        select(SeatEvent).where(SeatEvent.user_id == user.id).order_by(SeatEvent.id)
+    )
+    return [(e.from_seat, e.to_seat) for e in rows]
+
+
+def group(service: ProvisioningService, name: str) -> str:
+    return str(service.create_group(GroupSpec(display_name=name)).id)
+
+
+def join(service: ProvisioningService, group_id: str, user: User) -> None:
+    current = service.get_group(group_id)
+    spec = GroupSpec(current.display_name, current.external_id)
+    service.update_group(group_id, spec, MemberChange(added=[str(user.id)]))
+
+
+def leave(service: ProvisioningService, group_id: str, user: User) -> None:
+    current = service.get_group(group_id)
+    spec = GroupSpec(current.display_name, current.external_id)
+    service.update_group(group_id, spec, MemberChange(removed=[str(user.id)]))
+
+
+def set_active(service: ProvisioningService, user: User, active: bool) -> None:
+    service.replace_user(user.id, UserSpec(user_name=user.user_name, is_active=active))
+
+
+def test_join_move_admin_leave_and_return(service: ProvisioningService, session: Session) -> None:
+    service.create_project("web", "Website")
+    engineering = group(service, "Engineering")
+    contractors = group(service, "Contractors")
+    admins = group(service, "Admins")
+    service.create_rule(RuleSpec("displayName", "engineering", "team_member", "*"))
+    service.create_rule(RuleSpec("id", contractors, "client", "*"))
+    service.create_rule(RuleSpec("displayName", "Admins", "project_admin", "web"))
+    alice = service.create_user(UserSpec(user_name="alice@acme.example"))
+    assert roles_of(session, alice) == {} and alice.seat == "none"
+
+    join(service, engineering, alice)
+    assert roles_of(session, alice) == {"*": "team_member"}
+    assert alice.seat == "paid"
+
+    leave(service, engineering, alice)
+    join(service, contractors, alice)
+    assert roles_of(session, alice) == {"*": "client"}
+    assert alice.seat == "free"
+    assert ledger(session, alice) == [("none", "paid"), ("paid", "none"), ("none", "free")]
+
+    join(service, admins, alice)
+    assert roles_of(session, alice) == {"*": "client", "web": "project_admin"}
+    assert alice.seat == "paid"
+    access = user_access(session, service.organization, service.catalogue(), alice)
+    [why] = access["why_paid"]
+    assert why["project"] == "web" and why["because"][0]["group"] == "Admins"
+
+    set_active(service, alice, False)
+    assert roles_of(session, alice) == {} and alice.seat == "none"
+    assert session.get(User, alice.id) is not None
+    assert len(ledger(session, alice)) == 5
+
+    set_active(service, alice, True)
+    assert roles_of(session, alice) == {"*": "client", "web": "project_admin"}
+    assert alice.seat == "paid"
+    assert service.organization.paid_seat_count == 1
+
+
+def test_delete_releases_roles_and_seat_but_keeps_history(
+    service: ProvisioningService, session: Session
+) -> None:
+    engineering = group(service, "Engineering")
+    service.create_rule(RuleSpec("displayName", "Engineering", "team_member"))
+    bob = service.create_user(UserSpec(user_name="bob@acme.example"))
+    join(service, engineering, bob)
+    service.delete_user(bob.id)
+    assert roles_of(session, bob) == {} and bob.seat == "none"
+    assert service.organization.paid_seat_count == 0
+    actions = session.scalars(
+        select(AuditEvent.action).where(AuditEvent.target_id == str(bob.id))
+    ).all()
+    assert {"user.created", "role.granted", "role.revoked", "user.deleted"} <= set(actions)
+
+
+def test_tier_full_under_hold_makes_next_user_pending_then_promotes(
+    service: ProvisioningService, session: Session
+) -> None:
+    service.set_contract(ContractSpec(paid_seat_tier=1, policy="hold"))
+    service.set_default_role("view_only")
+    engineering = group(service, "Engineering")
+    service.create_rule(RuleSpec("displayName", "Engineering", "team_member"))
+    bob = service.create_user(UserSpec(user_name="bob@acme.example"))
+    carol = service.create_user(UserSpec(user_name="carol@acme.example"))
+    assert roles_of(session, carol) == {"*": "view_only"} and carol.seat == "free"
+    join(service, engineering, bob)
+    join(service, engineering, carol)
+    assert bob.seat == "paid"
+    assert carol.seat == "free" and carol.pending_since is not None
+    assert roles_of(session, carol) == {"*": "view_only"}
+    summary = seat_summary(session, service.organization)
+    assert (summary.paid, summary.free, summary.pending) == (1, 1, 1)
+
+    set_active(service, bob, False)
+    assert carol.seat == "paid" and carol.pending_since is None
+    assert roles_of(session, carol) == {"*": "team_member"}
+
+
+def test_allow_policy_grants_and_flags_overage(
+    service: ProvisioningService, session: Session
+) -> None:
+    service.set_contract(ContractSpec(paid_seat_tier=1, policy="allow"))
+    engineering = group(service, "Engineering")
+    service.create_rule(RuleSpec("displayName", "Engineering", "team_member"))
+    for name in ("a", "b"):
+        join(service, engineering, service.create_user(UserSpec(user_name=f"{name}@x.example")))
+    summary = seat_summary(session, service.organization)
+    assert (summary.paid, summary.overage) == (2, 1)
+    flagged = session.scalars(
+        select(AuditEvent.after).where(AuditEvent.action == "seat.changed")
+    ).all()
+    assert any(after and after.get("overage") for after in flagged)
+
+
+def test_growing_the_tier_promotes_pending_users_in_arrival_order(
+    service: ProvisioningService, session: Session
+) -> None:
+    service.set_contract(ContractSpec(paid_seat_tier=0, policy="hold"))
+    engineering = group(service, "Engineering")
+    service.create_rule(RuleSpec("displayName", "Engineering", "team_member"))
+    users = [service.create_user(UserSpec(user_name=f"u{i}@x.example")) for i in range(3)]
+    for user in users:
+        join(service, engineering, user)
+    assert [u.seat for u in users] == ["none", "none", "none"]
+    assert all(u.pending_since is not None for u in users)
+    service.set_contract(ContractSpec(paid_seat_tier=2, policy="hold"))
+    assert [u.seat for u in users] == ["paid", "paid", "none"]
+    assert users[2].pending_since is not None
+
+
+def test_rule_change_recomputes_only_affected_users(
+    service: ProvisioningService, session: Session
+) -> None:
+    engineering = group(service, "Engineering")
+    sales = group(service, "Sales")
+    eng_user = service.create_user(UserSpec(user_name="e@x.example"))
+    sales_user = service.create_user(UserSpec(user_name="s@x.example"))
+    join(service, engineering, eng_user)
+    join(service, sales, sales_user)
+    rule = service.create_rule(RuleSpec("displayName", "Engineering", "client"))
+    assert roles_of(session, eng_user) == {"*": "client"}
+    assert roles_of(session, sales_user) == {}
+    service.update_rule(rule.id, RuleSpec("displayName", "Sales", "comment_only"))
+    assert roles_of(session, eng_user) == {}
+    assert roles_of(session, sales_user) == {"*": "comment_only"}
+    service.delete_rule(rule.id)
+    assert roles_of(session, sales_user) == {}
+
+
+def test_group_rename_and_delete_follow_display_name_rules(
+    service: ProvisioningService, session: Session
+) -> None:
+    team = group(service, "Team")
+    service.create_rule(RuleSpec("displayName", "Engineering", "team_member"))
+    user = service.create_user(UserSpec(user_name="r@x.example"))
+    join(service, team, user)
+    assert roles_of(session, user) == {}
+    service.update_group(team, GroupSpec("Engineering"))
+    assert roles_of(session, user) == {"*": "team_member"}
+    service.delete_group(team)
+    assert roles_of(session, user) == {} and user.seat == "none"
+
+
+def test_custom_role_rank_decides_between_rules(
+    service: ProvisioningService, session: Session
+) -> None:
+    lead = service.create_custom_role("lead", "Lead", 350)
+    engineering = group(service, "Engineering")
+    leads = group(service, "Leads")
+    service.create_rule(RuleSpec("displayName", "Engineering", "team_member"))
+    service.create_rule(RuleSpec("displayName", "Leads", lead.key))
+    user = service.create_user(UserSpec(user_name="l@x.example"))
+    join(service, engineering, user)
+    join(service, leads, user)
+    assert roles_of(session, user) == {"*": "team_member"}
+    service.update_custom_role(lead.key, rank=450)
+    assert roles_of(session, user) == {"*": lead.key}
+
+
+def test_mass_grant_is_held_until_confirmed(service: ProvisioningService, session: Session) -> None:
+    service.set_guard_thresholds(
+        max_new_paid_seats=2, max_new_paid_share=1.0, max_new_project_admins=10
+    )
+    everyone = group(service, "Everyone")
+    users = [service.create_user(UserSpec(user_name=f"m{i}@x.example")) for i in range(3)]
+    for user in users:
+        join(service, everyone, user)
+    service.create_rule(RuleSpec("displayName", "Everyone", "team_member"))
+    held = session.scalars(select(HeldChange)).one()
+    assert held.status == "held" and held.new_paid_seats == 3
+    assert all(roles_of(session, u) == {} and u.seat == "none" for u in users)
+    service.confirm_held(held.id)
+    assert all(roles_of(session, u) == {"*": "team_member"} for u in users)
+    assert held.status == "confirmed"
+
+
+def test_revocations_apply_even_when_grants_are_held(
+    service: ProvisioningService, session: Session
+) -> None:
+    admins = group(service, "Admins")
+    rule = service.create_rule(RuleSpec("displayName", "Admins", "project_admin"))
+    users = [service.create_user(UserSpec(user_name=f"a{i}@x.example")) for i in range(3)]
+    for user in users:
+        join(service, admins, user)
+    service.set_guard_thresholds(
+        max_new_paid_seats=0, max_new_paid_share=1.0, max_new_project_admins=0
+    )
+    service.update_rule(rule.id, RuleSpec("displayName", "Admins", "view_only"))
+    assert session.scalars(select(HeldChange)).all() == []
+    assert all(roles_of(session, u) == {"*": "view_only"} for u in users)
+
+
+def test_dry_run_shows_the_change_and_writes_nothing(
+    service: ProvisioningService, session: Session
+) -> None:
+    engineering = group(service, "Engineering")
+    user = service.create_user(UserSpec(user_name="d@x.example"))
+    join(service, engineering, user)
+    events = session.scalar(select(func.count()).select_from(AuditEvent))
+    result = service.dry_run(
+        lambda s: s.create_rule(RuleSpec("displayName", "Engineering", "team_member"))
+    )
+    [change] = result.changes
+    assert change.seat_before.value == "none" and change.seat_after.value == "paid"
+    assert (result.totals_before.paid, result.totals_after.paid) == (0, 1)
+    assert session.scalar(select(func.count()).select_from(AuditEvent)) == events
+    assert roles_of(session, user) == {}
+    assert session.scalars(select(SeatEvent).where(SeatEvent.to_seat == "paid")).all() == []
+
+
+# ------------------------------------------------------------ concurrency
+
+
+@pytest.mark.postgresql_only
+def test_parallel_grants_never_exceed_the_last_seats(engine: Engine) -> None:
+    assert engine.dialect.name == "postgresql"
+    sessions = make_sessions(engine)
+    slug = f"race-{uuid.uuid4().hex[:8]}"
+    with sessions.begin() as session:
+        org = organizations.create_organization(session, "Race", slug, paid_seats=5)
+        org_id = org.id
+        service = ProvisioningService(session, org, ACTOR)
+        service.set_contract(ContractSpec(paid_seat_tier=5, policy="hold"))
+        service.create_rule(RuleSpec("displayName", "Engineering", "team_member"))
+        users = [
+            service.create_user(UserSpec(user_name=f"p{i}@race.example", is_active=False))
+            for i in range(20)
+        ]
+        service.create_group(GroupSpec("Engineering", member_ids=[str(u.id) for u in users]))
+        user_ids = [u.id for u in users]
+    barrier = threading.Barrier(20)
+    errors: list[BaseException] = []
+
+    def activate(user_id: Any) -> None:
+        try:
+            barrier.wait()
+            with sessions.begin() as session:
+                org = session.get(Organization, org_id)
+                assert org is not None
+                service = ProvisioningService(session, org, ACTOR)
+                user = service.get_user(user_id)
+                service.replace_user(user_id, UserSpec(user_name=user.user_name, is_active=True))
+        except BaseException as error:  # collected and re-raised in the test thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=activate, args=(u,)) for u in user_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with sessions.begin() as session:
+        final = session.get(Organization, org_id)
+        assert final is not None
+        summary = seat_summary(session, final)
+        assert (summary.paid, summary.pending) == (5, 15)
+        assert final.paid_seat_count == 5
