@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +14,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
-from app import migrate, organizations
+from app import audit, migrate, organizations
 from app.config import Settings
 from app.db import unit_of_work
 from app.errors import ProvisioningError
@@ -27,6 +28,7 @@ db_cli = AppGroup("db", help="Database schema.")
 org_cli = AppGroup("org", help="Customer organizations.")
 token_cli = AppGroup("token", help="SCIM bearer tokens.")
 demo_cli = AppGroup("demo", help="Demo data for local use.")
+audit_cli = AppGroup("audit", help="The audit trail.")
 
 
 @contextmanager
@@ -184,7 +186,24 @@ def demo_seed(token_file: Path) -> None:
     click.echo(f"SCIM token:        {saved}")
 
 
+@audit_cli.command("verify")
+@click.option("--org", "slug", required=True, help="Organization slug.")
+def audit_verify(slug: str) -> None:
+    """Check the organization's audit hash chain; exit 1 at the first broken link."""
+    with command_unit() as session:
+        organization = organizations.get_organization(session, slug)
+        result = audit.verify(session, organization.id)
+    if result.is_ok:
+        click.echo(f"OK: {result.count} events, head {result.head_hash or '(empty)'}")
+        return
+    click.echo(
+        f"BROKEN at event #{result.broken_at}: {result.problem} "
+        f"({result.count} events verified before it)"
+    )
+    sys.exit(1)
+
+
 def init_app(app: Flask) -> None:
     """Register the command groups on the application."""
-    for group in (db_cli, org_cli, token_cli, demo_cli):
+    for group in (db_cli, org_cli, token_cli, demo_cli, audit_cli):
         app.cli.add_command(group)

@@ -211,11 +211,28 @@ class AuditEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(128))
     source_ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(512))
+    # The hash chain, sealed when the writing transaction commits (app/audit.py).
+    chain: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int | None] = mapped_column(BigInteger)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_audit_events_org_id_at", "org_id", "at", "id"),
         Index("ix_audit_events_org_id_target", "org_id", "target_type", "target_id"),
+        Index("ix_audit_events_chain_seq", "chain", "seq", unique=True),
+        Index("ix_audit_events_org_id_action", "org_id", "action", "at"),
     )
+
+
+class AuditHead(Base):
+    """The newest sealed event of each audit chain; its row lock serializes sealing."""
+
+    __tablename__ = "audit_heads"
+
+    chain: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    hash: Mapped[str] = mapped_column(String(64), default="")
 
 
 class Project(Base):

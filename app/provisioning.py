@@ -15,6 +15,8 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 import licensing
+from app import audit
+from app.audit import Actor as Actor
 from app.db import utcnow
 from app.errors import (
     ConflictError,
@@ -23,7 +25,6 @@ from app.errors import (
     PreconditionFailedError,
 )
 from app.models import (
-    AuditEvent,
     CustomRole,
     Group,
     HeldChange,
@@ -65,17 +66,6 @@ USER_STRING_COLUMNS = (
 MULTI_VALUED = ("emails", "phoneNumbers", "addresses", "photos", "roles", "x509Certificates")
 BATCH = 1000
 PROJECT_KEY = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who asked for a change, as the audit trail records it."""
-
-    kind: str  # scim | sso | cli | console | system
-    label: str
-    request_id: str | None = None
-    source_ip: str | None = None
-    user_agent: str | None = None
 
 
 SYSTEM = Actor(kind="system", label="system")
@@ -1323,20 +1313,8 @@ class ProvisioningService:
         before: Mapping[str, Any] | None,
         after: Mapping[str, Any] | None,
     ) -> None:
-        self.session.add(
-            AuditEvent(
-                org_id=self.org_id,
-                actor_type=self.actor.kind,
-                actor=self.actor.label,
-                action=action,
-                target_type=target_type,
-                target_id=str(target_id) if target_id is not None else None,
-                before=dict(before) if before is not None else None,
-                after=dict(after) if after is not None else None,
-                request_id=self.actor.request_id,
-                source_ip=self.actor.source_ip,
-                user_agent=self.actor.user_agent,
-            )
+        audit.append(
+            self.session, self.org_id, self.actor, action, target_type, target_id, before, after
         )
 
     @staticmethod

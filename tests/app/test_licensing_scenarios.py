@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from app import organizations
+from app import audit, organizations
 from app.db import make_sessions
 from app.models import AuditEvent, HeldChange, Organization, RoleAssignment, SeatEvent, User
 from app.provisioning import (
@@ -280,9 +280,8 @@ def test_dry_run_shows_the_change_and_writes_nothing(
 
 
 @pytest.mark.postgresql_only
-def test_parallel_grants_never_exceed_the_last_seats(engine: Engine) -> None:
-    assert engine.dialect.name == "postgresql"
-    sessions = make_sessions(engine)
+def test_parallel_grants_never_exceed_the_last_seats(committing_engine: Engine) -> None:
+    sessions = make_sessions(committing_engine)
     slug = f"race-{uuid.uuid4().hex[:8]}"
     with sessions.begin() as session:
         org = organizations.create_organization(session, "Race", slug, paid_seats=5)
@@ -323,3 +322,6 @@ def test_parallel_grants_never_exceed_the_last_seats(engine: Engine) -> None:
         summary = seat_summary(session, final)
         assert (summary.paid, summary.pending) == (5, 15)
         assert final.paid_seat_count == 5
+        # Twenty writers sealed their events into one chain without a gap or a fork.
+        chain = audit.verify(session, org_id)
+        assert chain.is_ok and chain.count > 20
