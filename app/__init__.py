@@ -10,7 +10,8 @@ from app.config import Settings
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the WSGI application; reads the environment only when no settings are given."""
     import scim
-    from app import cli, health, logs
+    import sso
+    from app import admin, cli, health, licensing_cli, logs
     from app.db import make_engine, make_sessions
 
     settings = settings if settings is not None else Settings.from_env()
@@ -25,6 +26,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     logs.init_app(app, settings.log_level)
     app.register_blueprint(health.bp)
     app.register_blueprint(scim.bp)
+    app.register_blueprint(sso.bp)
+    app.register_blueprint(admin.bp)
     scim.init_app(app)
+    sso.init_app(app)
     cli.init_app(app)
+    licensing_cli.init_app(app)
     return app

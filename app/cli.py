@@ -106,12 +106,21 @@ def org_list(as_json: bool) -> None:
 @click.option("--org", "slug", required=True, help="Organization slug.")
 @click.option("--label", required=True, help="What the token is for, e.g. okta.")
 @click.option("--read-only", is_flag=True, help="Reads only: every change answers 403.")
-def token_create(slug: str, label: str, read_only: bool) -> None:
-    """Issue a SCIM token; it is printed once, alone on the last line."""
+@click.option(
+    "--scope",
+    type=click.Choice([s.value for s in organizations.TokenScope]),
+    default=organizations.TokenScope.SCIM.value,
+    show_default=True,
+    help="scim: for the IdP's provisioning; admin: for the /api/v1 admin API.",
+)
+def token_create(slug: str, label: str, read_only: bool, scope: str) -> None:
+    """Issue a token; it is printed once, alone on the last line."""
     with command_unit() as session:
         organization = organizations.get_organization(session, slug)
-        issued = organizations.create_token(session, organization, label, read_only)
-    click.echo(f"SCIM token {label!r} for {slug}; store it now, it is not shown again:")
+        issued = organizations.create_token(
+            session, organization, label, read_only, organizations.TokenScope(scope)
+        )
+    click.echo(f"{scope} token {label!r} for {slug}; store it now, it is not shown again:")
     click.echo(issued.secret)
 
 
@@ -128,6 +137,7 @@ def token_list(slug: str | None, as_json: bool) -> None:
                 "label": t.label,
                 "prefix": t.prefix,
                 "read_only": t.is_read_only,
+                "scope": t.scope,
                 "created_at": t.created_at.isoformat(),
                 "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
                 "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,

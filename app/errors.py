@@ -25,3 +25,11 @@ class InvalidChangeError(ProvisioningError):
 
 class PreconditionFailedError(ProvisioningError):
     """The resource's version differs from the one the caller expected."""
+
+
+class LoginRefusedError(ProvisioningError):
+    """A login the service will not accept; `reason` is a short code for the audit trail."""
+
+    def __init__(self, detail: str, reason: str) -> None:
+        super().__init__(detail)
+        self.reason = reason

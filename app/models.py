@@ -7,7 +7,16 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, utcnow
@@ -37,6 +46,12 @@ class Organization(Base):
     guard_max_new_paid_seats: Mapped[int] = mapped_column(default=50)
     guard_max_new_paid_share: Mapped[float] = mapped_column(default=0.2)
     guard_max_new_project_admins: Mapped[int] = mapped_column(default=10)
+    # Where a successful SSO login hands the user to Blue.
+    blue_url: Mapped[str | None] = mapped_column(String(1024))
+    # False for organizations whose groups come by SCIM push: SSO then leaves them alone.
+    sso_manages_groups: Mapped[bool] = mapped_column(default=True)
+    # A login that leaves the user with no role: "refuse", or "default" (the default role).
+    sso_no_role_policy: Mapped[str] = mapped_column(String(10), default="refuse")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     tokens: Mapped[list[ScimToken]] = relationship(back_populates="organization")
@@ -56,6 +71,9 @@ class ScimToken(Base):
     revoked_at: Mapped[datetime | None]
     # A read-only token (for audits and reviews) gets 403 on every change.
     is_read_only: Mapped[bool] = mapped_column(default=False)
+    # "scim" tokens provision through /scim/v2; "admin" tokens configure through /api/v1.
+    # Kept apart so the token pasted into an IdP cannot change rules, contract or the guard.
+    scope: Mapped[str] = mapped_column(String(8), default="scim")
 
     organization: Mapped[Organization] = relationship(back_populates="tokens")
 
@@ -121,6 +139,8 @@ class User(Base):
     seat: Mapped[str] = mapped_column(String(8), default=SeatKind.NONE)
     pending_since: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
+    # Set when an IdP's group claim overflowed (Entra ID's overage link) at the last login.
+    groups_overage_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(default=1)
@@ -355,3 +375,109 @@ class HeldChange(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None]
     decided_by: Mapped[str | None] = mapped_column(String(256))
+
+
+class OrgDomain(Base):
+    """An email domain an organization has verified: finds the organization at login."""
+
+    __tablename__ = "org_domains"
+
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IdpConnection(Base):
+    """One organization's SAML or OIDC identity provider; secrets are encrypted at rest."""
+
+    __tablename__ = "idp_connections"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    protocol: Mapped[str] = mapped_column(String(4))  # saml | oidc
+    is_enabled: Mapped[bool] = mapped_column(default=True)
+    is_jit_enabled: Mapped[bool] = mapped_column(default=True)
+    # Protocol settings without secrets (entity ids, URLs, certificates, claim names, ...).
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Fernet tokens (app/crypto.py): SAML SP private key, OIDC client secret.
+    encrypted_secrets: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+
+class LoginIdentity(Base):
+    """The subject an IdP connection asserts for a user: how logins find their user."""
+
+    __tablename__ = "login_identities"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
+    connection_id: Mapped[UUID] = mapped_column(
+        ForeignKey("idp_connections.id", ondelete="CASCADE")
+    )
+    subject: Mapped[str] = mapped_column(String(512))
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+    __table_args__ = (UniqueConstraint("connection_id", "subject"),)
+
+
+class SsoRequest(Base):
+    """An outstanding SP-initiated login: SAML request id or OIDC state, used once."""
+
+    __tablename__ = "sso_requests"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    connection_id: Mapped[UUID] = mapped_column(
+        ForeignKey("idp_connections.id", ondelete="CASCADE")
+    )
+    nonce: Mapped[str | None] = mapped_column(String(128))
+    code_verifier: Mapped[str | None] = mapped_column(String(128))
+    return_to: Mapped[str | None] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class SsoReplay(Base):
+    """Assertion ids already accepted, kept until they expire: a replay is refused."""
+
+    __tablename__ = "sso_replays"
+
+    connection_id: Mapped[UUID] = mapped_column(
+        ForeignKey("idp_connections.id", ondelete="CASCADE"), primary_key=True
+    )
+    assertion_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class SigningKey(Base):
+    """A key that signs hand-off tokens; retired keys stay published until their tokens expire."""
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    algorithm: Mapped[str] = mapped_column(String(8))
+    encrypted_private_key: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retired_at: Mapped[datetime | None]
+
+
+class SsoSession(Base):
+    """The service's own session after a login; the cookie carries only its random id."""
+
+    __tablename__ = "sso_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id"))
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    connection_id: Mapped[UUID] = mapped_column(
+        ForeignKey("idp_connections.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]

@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -75,8 +76,17 @@ class IssuedToken:
     secret: str
 
 
+class TokenScope(StrEnum):
+    SCIM = "scim"
+    ADMIN = "admin"
+
+
 def create_token(
-    session: Session, organization: Organization, label: str, is_read_only: bool = False
+    session: Session,
+    organization: Organization,
+    label: str,
+    is_read_only: bool = False,
+    scope: TokenScope = TokenScope.SCIM,
 ) -> IssuedToken:
     """Issue a SCIM bearer token; the secret is returned once and only its hash is stored."""
     label = label.strip()
@@ -94,6 +104,7 @@ def create_token(
         token_hash=hash_token(secret),
         prefix=secret[: len(TOKEN_PREFIX) + 4],
         is_read_only=is_read_only,
+        scope=scope,
     )
     session.add(token)
     session.flush()

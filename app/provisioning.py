@@ -21,6 +21,7 @@ from app.db import utcnow
 from app.errors import (
     ConflictError,
     InvalidChangeError,
+    LoginRefusedError,
     NotFoundError,
     PreconditionFailedError,
 )
@@ -28,13 +29,17 @@ from app.models import (
     CustomRole,
     Group,
     HeldChange,
+    IdpConnection,
+    LoginIdentity,
     MappingRule,
     Membership,
     Organization,
+    OrgDomain,
     Project,
     RoleAssignment,
     SeatEvent,
     SeatKind,
+    SsoSession,
     User,
     UserSource,
     UserValue,
@@ -66,6 +71,7 @@ USER_STRING_COLUMNS = (
 MULTI_VALUED = ("emails", "phoneNumbers", "addresses", "photos", "roles", "x509Certificates")
 BATCH = 1000
 PROJECT_KEY = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
 
 SYSTEM = Actor(kind="system", label="system")
@@ -91,6 +97,21 @@ class GroupSpec:
     external_id: str | None = None
     extensions: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     member_ids: Collection[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoginClaims:
+    """What an IdP asserted at login, already verified by the SSO adapter."""
+
+    subject: str
+    email: str | None = None
+    email_verified: bool = False
+    given_name: str | None = None
+    family_name: str | None = None
+    display_name: str | None = None
+    # None: the IdP sent no group claim (or none is configured); memberships stay.
+    groups: Sequence[str] | None = None
+    groups_overage: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +282,8 @@ class ProvisioningService:
             action = "user.updated"
         self._audit(action, "user", user.id, *_changed(before, after))
         if was_active != user.is_active:
+            if not user.is_active:
+                self._end_sessions(user.id)
             self._recompute([user.id], reason=action.removeprefix("user."))
         return user
 
@@ -281,7 +304,16 @@ class ProvisioningService:
         user.updated_at = user.deprovisioned_at
         after = self._user_snapshot(user) | {"groups_left": sorted(str(g) for g in group_ids)}
         self._audit("user.deleted", "user", user.id, before, after)
+        self._end_sessions(user.id)
         self._recompute([user.id], reason="user_deleted")
+
+    def _end_sessions(self, user_id: UUID) -> None:
+        """A deprovisioned user's SSO sessions end now, whoever deprovisioned them."""
+        self.session.execute(
+            update(SsoSession)
+            .where(SsoSession.user_id == user_id, SsoSession.ended_at.is_(None))
+            .values(ended_at=utcnow())
+        )
 
     def _check_user_spec(self, spec: UserSpec) -> None:
         if not spec.user_name or not spec.user_name.strip():
@@ -731,6 +763,9 @@ class ProvisioningService:
             None,
             {"reason": reason, "reasons": list(decision.reasons), "users": len(granted)},
         )
+        if self._recording is not None:
+            # A dry run shows the grants themselves; the held-change row says they would wait.
+            return plans
         kept: list[AccessPlan] = []
         for plan in plans:
             safe = split.assignments_after_revocations(before[str(plan.user.id)])
@@ -787,8 +822,12 @@ class ProvisioningService:
                     "role.revoked",
                     "user",
                     user.id,
-                    {"project": project, "role": assignment.role_key},
-                    None,
+                    {
+                        "project": project,
+                        "role": assignment.role_key,
+                        "sources": assignment.sources,
+                    },
+                    {"reason": reason},
                 )
                 self.session.delete(assignment)
         for project, wanted in decision.assignments.items():
@@ -810,7 +849,12 @@ class ProvisioningService:
                     "user",
                     user.id,
                     None,
-                    {"project": project, "role": wanted.role_key, "sources": sources},
+                    {
+                        "project": project,
+                        "role": wanted.role_key,
+                        "sources": sources,
+                        "reason": reason,
+                    },
                 )
             elif existing.role_key != wanted.role_key or existing.sources != sources:
                 before = {
@@ -827,7 +871,12 @@ class ProvisioningService:
                     "user",
                     user.id,
                     before,
-                    {"project": project, "role": wanted.role_key, "sources": sources},
+                    {
+                        "project": project,
+                        "role": wanted.role_key,
+                        "sources": sources,
+                        "reason": reason,
+                    },
                 )
         new_seat = SeatKind(decision.seat.value)
         was_pending = user.pending_since is not None
@@ -857,6 +906,7 @@ class ProvisioningService:
                     "seat": new_seat.value,
                     "pending": decision.is_pending,
                     "overage": decision.is_overage,
+                    "reason": reason,
                 },
             )
         released = holds_paid and new_seat != SeatKind.PAID
@@ -893,6 +943,376 @@ class ProvisioningService:
         if order:
             self._recompute([UUID(i) for i in order], reason="promoted")
 
+    # ------------------------------------------------------------ SSO login
+
+    def login(self, connection: IdpConnection, claims: LoginClaims) -> User:
+        """Accept an SSO login: find or just-in-time create the user, sync groups, check roles."""
+        if connection.org_id != self.org_id or not connection.is_enabled:
+            raise LoginRefusedError("this sign-in connection is not available", "connection")
+        identity = self.session.scalar(
+            select(LoginIdentity).where(
+                LoginIdentity.connection_id == connection.id,
+                LoginIdentity.subject == claims.subject,
+            )
+        )
+        user = self.session.get(User, identity.user_id) if identity is not None else None
+        if identity is None or user is None:
+            user = self._link_by_email(connection, claims)
+            if user is None:
+                user = self._create_from_login(connection, claims)
+            identity = LoginIdentity(
+                connection_id=connection.id, subject=claims.subject, user_id=user.id
+            )
+            self.session.add(identity)
+            self._audit(
+                "login.linked",
+                "user",
+                user.id,
+                None,
+                {"connection": connection.name, "subject": claims.subject},
+            )
+        if user.deprovisioned_at is not None or not user.is_active:
+            raise LoginRefusedError("your account is deactivated", "user_deactivated")
+        if connection.is_jit_enabled:
+            self._update_from_login(user, claims)
+        if self.organization.sso_manages_groups:
+            if claims.groups_overage:
+                # Entra ID replaced the claim by a link: that is "too many to list", never
+                # "no groups"; memberships stay as they are until SCIM pushes them.
+                user.groups_overage_at = utcnow()
+                self._audit(
+                    "login.groups_overage", "user", user.id, None, {"connection": connection.name}
+                )
+            elif claims.groups is not None:
+                user.groups_overage_at = None
+                self._set_sso_memberships(user, claims.groups)
+        has_role = self.session.scalar(
+            select(RoleAssignment.id).where(RoleAssignment.user_id == user.id).limit(1)
+        )
+        if has_role is None:
+            raise LoginRefusedError("you have no role in Blue; ask your administrator", "no_role")
+        now = utcnow()
+        user.last_login_at = now
+        identity.last_login_at = now
+        self._audit(
+            "login.accepted",
+            "user",
+            user.id,
+            None,
+            {"connection": connection.name, "protocol": connection.protocol},
+        )
+        self.session.flush()
+        return user
+
+    def record_refused_login(
+        self, connection: IdpConnection | None, reason: str, detail: str
+    ) -> None:
+        """Audit a refused login (in its own transaction: the refused one rolled back)."""
+        self._audit(
+            "login.refused",
+            "connection",
+            connection.id if connection is not None else None,
+            None,
+            {
+                "reason": reason,
+                "detail": detail,
+                "connection": connection.name if connection is not None else None,
+            },
+        )
+
+    def _link_by_email(self, connection: IdpConnection, claims: LoginClaims) -> User | None:
+        """An existing user linked by email: only at their first login on this connection,
+        and only for a verified address in one of the organization's verified domains."""
+        if not claims.email or not claims.email_verified or "@" not in claims.email:
+            return None
+        domain = claims.email.rsplit("@", 1)[1].lower()
+        verified = self.session.scalar(
+            select(OrgDomain.domain).where(
+                OrgDomain.org_id == self.org_id, OrgDomain.domain == domain
+            )
+        )
+        if verified is None:
+            return None
+        email = claims.email.lower()
+        candidate = self.session.scalar(
+            select(User)
+            .where(
+                User.org_id == self.org_id,
+                or_(User.user_name_key == email, User.primary_email == email),
+            )
+            .limit(1)
+        )
+        if candidate is None:
+            return None
+        already = self.session.scalar(
+            select(LoginIdentity.id).where(
+                LoginIdentity.user_id == candidate.id,
+                LoginIdentity.connection_id == connection.id,
+            )
+        )
+        return candidate if already is None else None
+
+    def _create_from_login(self, connection: IdpConnection, claims: LoginClaims) -> User:
+        if not connection.is_jit_enabled:
+            raise LoginRefusedError(
+                "your account has not been provisioned in Blue yet", "not_provisioned"
+            )
+        user_name = claims.email or claims.subject
+        taken = self.session.scalar(
+            select(User).where(User.org_id == self.org_id, User.user_name_key == user_name.lower())
+        )
+        if taken is not None:
+            # A deleted user is not brought back by a login, and a live one is reached only
+            # through its own identity or a verified-domain email link.
+            reason = "user_deactivated" if taken.deprovisioned_at else "identity_conflict"
+            raise LoginRefusedError("this account cannot sign in here", reason)
+        emails = [{"value": claims.email, "type": "work", "primary": True}] if claims.email else []
+        spec = UserSpec(
+            user_name=user_name,
+            attributes=_login_attributes(claims),
+            multi_values={"emails": emails},
+        )
+        return self.create_user(spec, source=UserSource.SSO)
+
+    def _update_from_login(self, user: User, claims: LoginClaims) -> None:
+        before = self._user_snapshot(user)
+        for column, value in _login_attributes(claims).items():
+            if value is not None:
+                setattr(user, column, value)
+        user.display_name_key = _key(user.display_name)
+        after = self._user_snapshot(user)
+        if after != before:
+            user.version += 1
+            user.updated_at = utcnow()
+            self._audit("user.updated", "user", user.id, *_changed(before, after))
+
+    def _set_sso_memberships(self, user: User, values: Sequence[str]) -> None:
+        """The login's groups replace the user's SSO-sourced memberships (SCIM ones stay)."""
+        wanted: dict[UUID, str] = {}
+        for value in dict.fromkeys(v.strip() for v in values if v and v.strip()):
+            group = self.session.scalar(
+                select(Group)
+                .where(
+                    Group.org_id == self.org_id,
+                    or_(Group.external_id == value, Group.display_name_key == value.lower()),
+                )
+                .limit(1)
+            )
+            if group is None:
+                group = self.create_group(
+                    GroupSpec(
+                        display_name=value,
+                        external_id=value if _parse_uuid(value) is not None else None,
+                    )
+                )
+            wanted[group.id] = value
+        current = {
+            m.group_id: m
+            for m in self.session.scalars(select(Membership).where(Membership.user_id == user.id))
+        }
+        added = [gid for gid in wanted if gid not in current]
+        removed = [
+            gid for gid, m in current.items() if m.source == UserSource.SSO and gid not in wanted
+        ]
+        now = utcnow()
+        for group_id in added:
+            self.session.add(
+                Membership(
+                    group_id=group_id,
+                    user_id=user.id,
+                    org_id=self.org_id,
+                    source=UserSource.SSO,
+                    created_at=now,
+                )
+            )
+            self._audit(
+                "membership.added",
+                "group",
+                group_id,
+                None,
+                {"user_id": str(user.id), "source": "sso"},
+            )
+        for group_id in removed:
+            self.session.delete(current[group_id])
+            self._audit(
+                "membership.removed",
+                "group",
+                group_id,
+                {"user_id": str(user.id), "source": "sso"},
+                None,
+            )
+        if added or removed:
+            self.session.flush()
+            self._touch_groups([*added, *removed])
+            self._recompute([user.id], reason="sso_groups_changed")
+
+    # ------------------------------------------------------- SSO settings
+
+    def create_connection(
+        self,
+        name: str,
+        protocol: str,
+        settings: Mapping[str, Any],
+        encrypted_secrets: Mapping[str, str],
+        is_jit_enabled: bool = True,
+    ) -> IdpConnection:
+        """Add an IdP connection; secrets arrive already encrypted (app/crypto.py)."""
+        name = name.strip()
+        if protocol not in ("saml", "oidc"):
+            raise InvalidChangeError("protocol must be saml or oidc")
+        if not name:
+            raise InvalidChangeError("a connection needs a name")
+        taken = self.session.scalar(
+            select(IdpConnection.id).where(
+                IdpConnection.org_id == self.org_id, IdpConnection.name == name
+            )
+        )
+        if taken is not None:
+            raise ConflictError(f"a connection named {name!r} already exists")
+        connection = IdpConnection(
+            org_id=self.org_id,
+            name=name,
+            protocol=protocol,
+            settings=dict(settings),
+            encrypted_secrets=dict(encrypted_secrets),
+            is_jit_enabled=is_jit_enabled,
+        )
+        self.session.add(connection)
+        self.session.flush()
+        self._audit(
+            "connection.created",
+            "connection",
+            connection.id,
+            None,
+            {
+                "name": name,
+                "protocol": protocol,
+                "settings": dict(settings),
+                "jit": is_jit_enabled,
+                "secrets": sorted(encrypted_secrets),
+            },
+        )
+        return connection
+
+    def get_connection(self, connection_id: str | UUID) -> IdpConnection:
+        """A connection of this organization, or NotFoundError."""
+        parsed = connection_id if isinstance(connection_id, UUID) else _parse_uuid(connection_id)
+        connection = None
+        if parsed is not None:
+            connection = self.session.scalar(
+                select(IdpConnection).where(
+                    IdpConnection.id == parsed, IdpConnection.org_id == self.org_id
+                )
+            )
+        if connection is None:
+            raise NotFoundError(f"connection {connection_id} not found")
+        return connection
+
+    def update_connection(
+        self,
+        connection_id: str | UUID,
+        settings: Mapping[str, Any] | None = None,
+        encrypted_secrets: Mapping[str, str] | None = None,
+        is_enabled: bool | None = None,
+        is_jit_enabled: bool | None = None,
+        name: str | None = None,
+    ) -> IdpConnection:
+        """Change a connection's settings, secrets, name or switches."""
+        connection = self.get_connection(connection_id)
+        before = _connection_snapshot(connection)
+        if settings is not None:
+            connection.settings = {**connection.settings, **settings}
+        if encrypted_secrets is not None:
+            connection.encrypted_secrets = {**connection.encrypted_secrets, **encrypted_secrets}
+        if is_enabled is not None:
+            connection.is_enabled = is_enabled
+        if is_jit_enabled is not None:
+            connection.is_jit_enabled = is_jit_enabled
+        if name is not None and name.strip():
+            connection.name = name.strip()
+        after = _connection_snapshot(connection)
+        if after != before:
+            connection.updated_at = utcnow()
+            self._audit("connection.updated", "connection", connection.id, *_changed(before, after))
+        return connection
+
+    def delete_connection(self, connection_id: str | UUID) -> None:
+        """Remove a connection; users keep their records, its logins stop working."""
+        connection = self.get_connection(connection_id)
+        self._audit(
+            "connection.deleted",
+            "connection",
+            connection.id,
+            _connection_snapshot(connection),
+            None,
+        )
+        self.session.execute(
+            delete(LoginIdentity).where(LoginIdentity.connection_id == connection.id)
+        )
+        self.session.execute(
+            update(SsoSession)
+            .where(SsoSession.connection_id == connection.id, SsoSession.ended_at.is_(None))
+            .values(ended_at=utcnow())
+        )
+        self.session.delete(connection)
+        self.session.flush()
+
+    def set_sso_options(
+        self,
+        blue_url: str | None = None,
+        manages_groups: bool | None = None,
+        no_role_policy: str | None = None,
+    ) -> Organization:
+        """Hand-off target and how SSO treats groups and role-less users."""
+        org = self.organization
+        before = {
+            "blue_url": org.blue_url,
+            "sso_manages_groups": org.sso_manages_groups,
+            "sso_no_role_policy": org.sso_no_role_policy,
+        }
+        if blue_url is not None:
+            if not blue_url.startswith(("https://", "http://")):
+                raise InvalidChangeError("the Blue URL must be an absolute http(s) URL")
+            org.blue_url = blue_url.rstrip("/")
+        if manages_groups is not None:
+            org.sso_manages_groups = manages_groups
+        if no_role_policy is not None:
+            if no_role_policy not in ("refuse", "default"):
+                raise InvalidChangeError("no-role policy must be refuse or default")
+            org.sso_no_role_policy = no_role_policy
+        after = {
+            "blue_url": org.blue_url,
+            "sso_manages_groups": org.sso_manages_groups,
+            "sso_no_role_policy": org.sso_no_role_policy,
+        }
+        if after != before:
+            self._audit("org.sso_changed", "organization", self.org_id, *_changed(before, after))
+        return org
+
+    def add_domain(self, domain: str) -> OrgDomain:
+        """Record a verified email domain of the organization."""
+        domain = domain.strip().lower().rstrip(".")
+        if not DOMAIN.match(domain):
+            raise InvalidChangeError(f"{domain!r} is not a domain name")
+        existing = self.session.get(OrgDomain, domain)
+        if existing is not None:
+            if existing.org_id == self.org_id:
+                return existing
+            raise ConflictError(f"{domain} belongs to another organization")
+        row = OrgDomain(domain=domain, org_id=self.org_id)
+        self.session.add(row)
+        self.session.flush()
+        self._audit("org.domain_added", "organization", self.org_id, None, {"domain": domain})
+        return row
+
+    def remove_domain(self, domain: str) -> None:
+        """Forget a verified domain."""
+        row = self.session.get(OrgDomain, domain.strip().lower())
+        if row is None or row.org_id != self.org_id:
+            raise NotFoundError(f"domain {domain} not found")
+        self.session.delete(row)
+        self._audit("org.domain_removed", "organization", self.org_id, {"domain": row.domain}, None)
+
     # ------------------------------------------------ projects and roles
 
     def create_project(self, key: str, name: str) -> Project:
@@ -906,7 +1326,9 @@ class ProvisioningService:
         project = Project(org_id=self.org_id, key=key, name=name.strip() or key)
         self.session.add(project)
         self.session.flush()
-        self._audit("project.created", "project", project.id, None, {"key": key, "name": name})
+        self._audit(
+            "project.created", "project", project.id, None, {"key": key, "name": project.name}
+        )
         return project
 
     def rename_project(self, key: str, name: str) -> Project:
@@ -914,7 +1336,8 @@ class ProvisioningService:
         project = self._get_project(key)
         before = {"name": project.name}
         project.name = name.strip() or key
-        self._audit("project.updated", "project", project.id, before, {"name": project.name})
+        if project.name != before["name"]:
+            self._audit("project.updated", "project", project.id, before, {"name": project.name})
         return project
 
     def delete_project(self, key: str) -> None:
@@ -992,6 +1415,7 @@ class ProvisioningService:
 
     def delete_custom_role(self, key: str) -> None:
         """Remove a custom role that no rule and no default refers to."""
+        key = self._custom_key(key)
         row = self._get_custom_role(key)
         if any(rule.role_key == key for rule in self._load_rules()):
             raise ConflictError(f"custom role {key!r} is used by mapping rules; delete them first")
@@ -1037,9 +1461,14 @@ class ProvisioningService:
             for r in rows
         ]
 
+    @staticmethod
+    def _custom_key(key: str) -> str:
+        """`lead` and `custom:lead` name the same custom role."""
+        prefix = licensing.CUSTOM_KEY_PREFIX
+        return key if key.startswith(prefix) else prefix + key
+
     def _get_custom_role(self, key: str) -> CustomRole:
-        if not key.startswith(licensing.CUSTOM_KEY_PREFIX):
-            key = licensing.CUSTOM_KEY_PREFIX + key
+        key = self._custom_key(key)
         row = self.session.scalar(
             select(CustomRole).where(CustomRole.org_id == self.org_id, CustomRole.key == key)
         )
@@ -1236,7 +1665,9 @@ class ProvisioningService:
         org.guard_max_new_paid_seats = max_new_paid_seats
         org.guard_max_new_paid_share = max_new_paid_share
         org.guard_max_new_project_admins = max_new_project_admins
-        self._audit("org.guard_changed", "organization", self.org_id, before, _guard_snapshot(org))
+        after = _guard_snapshot(org)
+        if after != before:
+            self._audit("org.guard_changed", "organization", self.org_id, before, after)
 
     # ------------------------------------------------ held changes, dry run
 
@@ -1342,6 +1773,28 @@ def _changed(
     keys = set(before) | set(after)
     changed = {k for k in keys if before.get(k) != after.get(k)}
     return {k: before.get(k) for k in changed}, {k: after.get(k) for k in changed}
+
+
+def _connection_snapshot(connection: IdpConnection) -> dict[str, Any]:
+    # Secret names only, never their (encrypted) values.
+    return {
+        "name": connection.name,
+        "enabled": connection.is_enabled,
+        "jit": connection.is_jit_enabled,
+        "settings": connection.settings,
+        "secrets": sorted(connection.encrypted_secrets),
+    }
+
+
+def _login_attributes(claims: LoginClaims) -> dict[str, str | None]:
+    display = claims.display_name or " ".join(
+        p for p in (claims.given_name, claims.family_name) if p
+    )
+    return {
+        "given_name": claims.given_name,
+        "family_name": claims.family_name,
+        "display_name": display or None,
+    }
 
 
 def _rule(row: MappingRule) -> licensing.MappingRule:

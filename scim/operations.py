@@ -80,6 +80,8 @@ def authenticate(
         raise ScimError(
             HTTPStatus.UNAUTHORIZED, "the bearer token is invalid or revoked", headers=challenge
         )
+    if token.scope != organizations.TokenScope.SCIM:
+        raise ScimError(HTTPStatus.FORBIDDEN, "this token is for the admin API, not for SCIM")
     wait = ratelimit.retry_after(engine, session, str(token.id), settings.scim_rate_limit)
     if wait is not None:
         raise ScimError(

@@ -86,6 +86,15 @@ class ScimClient:
         return created
 
 
+def admin_token(session: Session, organization: Organization) -> str:
+    """A token for the /api/v1 admin API of the organization, committed."""
+    secret = organizations.create_token(
+        session, organization, "admin", scope=organizations.TokenScope.ADMIN
+    ).secret
+    session.commit()
+    return secret
+
+
 def make_org(session: Session, slug: str, paid_seats: int = 100) -> tuple[Organization, str]:
     """An organization and a SCIM token secret, committed to the test's savepoint."""
     organization = organizations.create_organization(session, slug.title(), slug, paid_seats)

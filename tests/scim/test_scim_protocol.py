@@ -306,3 +306,15 @@ def test_rate_limit_answers_429_with_integer_retry_after(scim: ScimClient, app: 
     assert_scim_error(limited, 429)
     retry_after = int(limited.headers["Retry-After"])
     assert 1 <= retry_after <= 60
+
+
+def test_admin_token_cannot_provision(
+    client: FlaskClient, session: Session, scim: ScimClient
+) -> None:
+    from app.models import Organization
+    from tests.support import admin_token
+
+    organization = session.get(Organization, scim.org_id)
+    assert organization is not None
+    admin = ScimClient(client, admin_token(session, organization), scim.org_id)
+    assert_scim_error(admin.get("/Users"), 403)

@@ -1,0 +1,553 @@
+"""Admin JSON API routes: authenticate, parse, make one service call, render."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from http import HTTPStatus
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import RequestRedirect
+
+from app import organizations, ratelimit, reports
+from app.admin import changes, documents, payloads, queries
+from app.admin.payloads import PayloadError
+from app.config import Settings
+from app.db import unit_of_work
+from app.errors import (
+    ConflictError,
+    InvalidChangeError,
+    NotFoundError,
+    PreconditionFailedError,
+    ProvisioningError,
+)
+from app.logs import current_request_id
+from app.models import Organization
+from app.provisioning import Actor, ProvisioningService
+
+PREFIX = "/api/v1"
+bp = Blueprint("admin", __name__, url_prefix=PREFIX)
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 1_048_576
+JSON_CONTENT_TYPE = "application/json"
+
+
+class ApiError(Exception):
+    """An error answered as {"error": {"status", "code", "detail"}}."""
+
+    def __init__(
+        self,
+        status: HTTPStatus,
+        code: str,
+        detail: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+FROM_SERVICE: dict[type[ProvisioningError], tuple[HTTPStatus, str]] = {
+    PayloadError: (HTTPStatus.BAD_REQUEST, "invalid_request"),
+    NotFoundError: (HTTPStatus.NOT_FOUND, "not_found"),
+    ConflictError: (HTTPStatus.CONFLICT, "conflict"),
+    InvalidChangeError: (HTTPStatus.BAD_REQUEST, "invalid_change"),
+    PreconditionFailedError: (HTTPStatus.PRECONDITION_FAILED, "precondition_failed"),
+}
+
+
+def from_service(error: ProvisioningError) -> ApiError:
+    """Translate a service refusal into its API error."""
+    for kind in type(error).__mro__:
+        if kind in FROM_SERVICE:
+            status, code = FROM_SERVICE[kind]
+            return ApiError(status, code, error.detail)
+    return ApiError(HTTPStatus.BAD_REQUEST, "invalid_change", error.detail)
+
+
+def json_response(
+    body: Any, status: int = HTTPStatus.OK, headers: Mapping[str, str] | None = None
+) -> Response:
+    response = Response(
+        json.dumps(body, default=str) if body is not None else None,
+        status=status,
+        content_type=JSON_CONTENT_TYPE if body is not None else None,
+    )
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def render(error: ApiError) -> Response:
+    body = {"error": {"status": int(error.status), "code": error.code, "detail": error.detail}}
+    return json_response(body, error.status, error.headers)
+
+
+# ------------------------------------------------------- request plumbing
+
+
+def settings() -> Settings:
+    configured: Settings = current_app.extensions["settings"]
+    return configured
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """The authenticated organization and a service acting for the token."""
+
+    session: Session
+    organization: Organization
+    service: ProvisioningService
+
+
+def authenticate(session: Session, write: bool) -> Context:
+    """The bearer token's organization, or 401; a read-only token asking for a change, 403."""
+    scheme, _, secret = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise ApiError(
+            HTTPStatus.UNAUTHORIZED,
+            "unauthorized",
+            "a bearer token is required",
+            {"WWW-Authenticate": 'Bearer realm="api"'},
+        )
+    token = organizations.authenticate_token(session, secret.strip())
+    if token is None:
+        raise ApiError(
+            HTTPStatus.UNAUTHORIZED,
+            "unauthorized",
+            "the bearer token is invalid or revoked",
+            {"WWW-Authenticate": 'Bearer realm="api", error="invalid_token"'},
+        )
+    if token.scope != organizations.TokenScope.ADMIN:
+        raise ApiError(
+            HTTPStatus.FORBIDDEN,
+            "forbidden",
+            "this is a SCIM token; the admin API needs an admin token "
+            "(blue-provisioning token create --scope admin)",
+        )
+    if write and token.is_read_only:
+        raise ApiError(HTTPStatus.FORBIDDEN, "forbidden", "this token is read-only")
+    limit = settings().scim_rate_limit
+    wait = ratelimit.retry_after(current_app.extensions["engine"], session, str(token.id), limit)
+    if wait is not None:
+        raise ApiError(
+            HTTPStatus.TOO_MANY_REQUESTS,
+            "rate_limited",
+            f"more than {limit} requests a minute with this token",
+            {"Retry-After": str(wait)},
+        )
+    actor = Actor(
+        kind="api",
+        label=token.label,
+        request_id=current_request_id(),
+        source_ip=request.remote_addr,
+        user_agent=request.user_agent.string or None,
+    )
+    organization = token.organization
+    return Context(session, organization, ProvisioningService(session, organization, actor))
+
+
+def run(
+    operation: Callable[[Context], Any],
+    write: bool = False,
+    status: HTTPStatus = HTTPStatus.OK,
+) -> Response:
+    """One request, one transaction: authenticate, run the operation, render its result."""
+    with unit_of_work() as session:
+        body = operation(authenticate(session, write))
+    return json_response(body, status)
+
+
+def json_body() -> Any:
+    """The request body as JSON; 400 when it is not JSON, 413 when it is too large."""
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise ApiError(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            "too_large",
+            f"the request body is larger than {MAX_BODY_BYTES} bytes",
+        )
+    raw = request.get_data(cache=True)
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            "too_large",
+            f"the request body is larger than {MAX_BODY_BYTES} bytes",
+        )
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ApiError(
+            HTTPStatus.BAD_REQUEST, "invalid_json", "the body is not valid JSON"
+        ) from None
+
+
+def int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise PayloadError(f"query parameter {name} must be an integer") from None
+    if not minimum <= value <= maximum:
+        raise PayloadError(f"query parameter {name} must be between {minimum} and {maximum}")
+    return value
+
+
+def date_arg(name: str) -> date | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise PayloadError(f"query parameter {name} must be a date (YYYY-MM-DD)") from None
+
+
+# --------------------------------------------------------------- projects
+
+
+@bp.get("/projects")
+def list_projects() -> ResponseReturnValue:
+    return run(
+        lambda c: {
+            "projects": [
+                documents.project(p) for p in queries.list_projects(c.session, c.organization)
+            ]
+        }
+    )
+
+
+@bp.post("/projects")
+def create_project() -> ResponseReturnValue:
+    def create(c: Context) -> Any:
+        key, name = payloads.project_input(json_body())
+        return documents.project(c.service.create_project(key, name))
+
+    return run(create, write=True, status=HTTPStatus.CREATED)
+
+
+@bp.patch("/projects/<key>")
+def rename_project(key: str) -> ResponseReturnValue:
+    return run(
+        lambda c: documents.project(
+            c.service.rename_project(key, payloads.project_name(json_body()))
+        ),
+        write=True,
+    )
+
+
+@bp.delete("/projects/<key>")
+def delete_project(key: str) -> ResponseReturnValue:
+    return run(lambda c: c.service.delete_project(key), write=True, status=HTTPStatus.NO_CONTENT)
+
+
+# ----------------------------------------------------------------- roles
+
+
+@bp.get("/roles")
+def list_roles() -> ResponseReturnValue:
+    return run(lambda c: {"roles": documents.catalogue(c.service.catalogue())})
+
+
+@bp.get("/custom-roles")
+def list_custom_roles() -> ResponseReturnValue:
+    return run(
+        lambda c: {
+            "custom_roles": [
+                documents.custom_role(r)
+                for r in queries.list_custom_roles(c.session, c.organization)
+            ]
+        }
+    )
+
+
+@bp.post("/custom-roles")
+def create_custom_role() -> ResponseReturnValue:
+    def create(c: Context) -> Any:
+        role = payloads.custom_role_input(json_body())
+        row = c.service.create_custom_role(
+            role.slug, role.name, role.rank, role.description, role.permissions
+        )
+        return documents.custom_role(row)
+
+    return run(create, write=True, status=HTTPStatus.CREATED)
+
+
+@bp.patch("/custom-roles/<key>")
+def update_custom_role(key: str) -> ResponseReturnValue:
+    def update(c: Context) -> Any:
+        edit = payloads.custom_role_edit(key, json_body())
+        row = c.service.update_custom_role(
+            changes.custom_role_key(key),
+            name=edit.name,
+            rank=edit.rank,
+            description=edit.description,
+            permissions=edit.permissions,
+        )
+        return documents.custom_role(row)
+
+    return run(update, write=True)
+
+
+@bp.delete("/custom-roles/<key>")
+def delete_custom_role(key: str) -> ResponseReturnValue:
+    return run(
+        lambda c: c.service.delete_custom_role(changes.custom_role_key(key)),
+        write=True,
+        status=HTTPStatus.NO_CONTENT,
+    )
+
+
+# ---------------------------------------------------------- mapping rules
+
+
+@bp.get("/rules")
+def list_rules() -> ResponseReturnValue:
+    def listing(c: Context) -> Any:
+        roles = c.service.catalogue()
+        return {
+            "rules": [
+                documents.rule(r, roles) for r in queries.list_rules(c.session, c.organization)
+            ]
+        }
+
+    return run(listing)
+
+
+@bp.post("/rules")
+def create_rule() -> ResponseReturnValue:
+    def create(c: Context) -> Any:
+        row = changes.create_rule(c.service, payloads.rule_input(json_body()))
+        return documents.rule(row, c.service.catalogue())
+
+    return run(create, write=True, status=HTTPStatus.CREATED)
+
+
+@bp.get("/rules/<rule_id>")
+def get_rule(rule_id: str) -> ResponseReturnValue:
+    return run(
+        lambda c: documents.rule(
+            queries.get_rule(c.session, c.organization, rule_id), c.service.catalogue()
+        )
+    )
+
+
+@bp.patch("/rules/<rule_id>")
+def patch_rule(rule_id: str) -> ResponseReturnValue:
+    def edit(c: Context) -> Any:
+        row = changes.edit_rule(c.service, rule_id, payloads.rule_edit(json_body()))
+        return documents.rule(row, c.service.catalogue())
+
+    return run(edit, write=True)
+
+
+@bp.put("/rules/<rule_id>")
+def replace_rule(rule_id: str) -> ResponseReturnValue:
+    def replace(c: Context) -> Any:
+        rule = payloads.rule_input(json_body())
+        row = c.service.update_rule(rule_id, rule.spec(c.service))
+        return documents.rule(row, c.service.catalogue())
+
+    return run(replace, write=True)
+
+
+@bp.delete("/rules/<rule_id>")
+def delete_rule(rule_id: str) -> ResponseReturnValue:
+    return run(lambda c: c.service.delete_rule(rule_id), write=True, status=HTTPStatus.NO_CONTENT)
+
+
+# ------------------------------------------------- organization settings
+
+
+@bp.get("/settings/default-role")
+def get_default_role() -> ResponseReturnValue:
+    return run(lambda c: documents.default_role(c.organization, c.service.catalogue()))
+
+
+@bp.put("/settings/default-role")
+def set_default_role() -> ResponseReturnValue:
+    def update(c: Context) -> Any:
+        changes.set_default_role(c.service, payloads.default_role(json_body()))
+        return documents.default_role(c.organization, c.service.catalogue())
+
+    return run(update, write=True)
+
+
+@bp.get("/settings/guard")
+def get_guard() -> ResponseReturnValue:
+    return run(lambda c: documents.guard(c.organization))
+
+
+@bp.put("/settings/guard")
+def set_guard() -> ResponseReturnValue:
+    return run(
+        lambda c: documents.guard(
+            changes.set_guard_thresholds(c.service, payloads.guard_input(json_body()))
+        ),
+        write=True,
+    )
+
+
+@bp.get("/contract")
+def get_contract() -> ResponseReturnValue:
+    return run(lambda c: documents.contract(c.organization))
+
+
+@bp.route("/contract", methods=["PUT", "PATCH"])
+def set_contract() -> ResponseReturnValue:
+    return run(
+        lambda c: documents.contract(
+            changes.set_contract(c.service, payloads.contract_input(json_body()))
+        ),
+        write=True,
+    )
+
+
+# --------------------------------------------------------------- dry run
+
+
+@bp.post("/dry-run")
+def dry_run() -> ResponseReturnValue:
+    # Allowed for read-only tokens: the change is tried in a savepoint and rolled back.
+    def attempt(c: Context) -> Any:
+        change = payloads.proposed_change(json_body())
+        limit = int_arg("limit", 1000, 0, 100_000)
+        outcome = changes.dry_run(c.service, change)
+        shown = [change.user_id for change in outcome.result.changes[:limit]]
+        names = queries.user_names(c.session, c.organization, shown)
+        return documents.dry_run(outcome, names, limit)
+
+    return run(attempt)
+
+
+# ---------------------------------------------------------- held changes
+
+
+@bp.get("/held-changes")
+def list_held_changes() -> ResponseReturnValue:
+    def listing(c: Context) -> Any:
+        status = request.args.get("status") or None
+        if status is not None and status not in queries.HELD_STATUSES:
+            raise PayloadError(f"status must be one of: {', '.join(queries.HELD_STATUSES)}")
+        limit = int_arg("limit", 100, 1, 1000)
+        rows = queries.list_held_changes(c.session, c.organization, status, limit)
+        return {"held_changes": [documents.held_change(h) for h in rows]}
+
+    return run(listing)
+
+
+@bp.get("/held-changes/<held_id>")
+def get_held_change(held_id: str) -> ResponseReturnValue:
+    return run(
+        lambda c: documents.held_change(
+            queries.get_held_change(c.session, c.organization, held_id), with_users=True
+        )
+    )
+
+
+@bp.post("/held-changes/<held_id>/confirm")
+def confirm_held_change(held_id: str) -> ResponseReturnValue:
+    return run(lambda c: documents.held_change(c.service.confirm_held(held_id)), write=True)
+
+
+@bp.post("/held-changes/<held_id>/discard")
+def discard_held_change(held_id: str) -> ResponseReturnValue:
+    return run(lambda c: documents.held_change(c.service.discard_held(held_id)), write=True)
+
+
+# ------------------------------------------------------- users and seats
+
+
+@bp.get("/users/<reference>/access")
+def get_user_access(reference: str) -> ResponseReturnValue:
+    return run(
+        lambda c: reports.user_access(
+            c.session,
+            c.organization,
+            c.service.catalogue(),
+            queries.find_user(c.session, c.organization, reference),
+        )
+    )
+
+
+@bp.get("/seats")
+def get_seats() -> ResponseReturnValue:
+    return run(lambda c: reports.seat_summary(c.session, c.organization).as_json())
+
+
+@bp.get("/seats/history")
+def get_seat_history() -> ResponseReturnValue:
+    def history(c: Context) -> Any:
+        today = datetime.now(UTC).date()
+        start, end = payloads.seat_period(date_arg("start"), date_arg("end"), today)
+        return reports.seat_history(c.session, c.organization, start, end)
+
+    return run(history)
+
+
+@bp.get("/seats/pending")
+def get_pending_seats() -> ResponseReturnValue:
+    return run(lambda c: {"users": reports.pending_users(c.session, c.organization)})
+
+
+# --------------------------------------------------------------- errors
+
+
+@bp.errorhandler(ApiError)
+def render_api_error(error: ApiError) -> ResponseReturnValue:
+    return render(error)
+
+
+@bp.errorhandler(ProvisioningError)
+def render_service_error(error: ProvisioningError) -> ResponseReturnValue:
+    return render(from_service(error))
+
+
+@bp.errorhandler(HTTPException)
+def render_http_error(error: HTTPException) -> ResponseReturnValue:
+    status = HTTPStatus(error.code or HTTPStatus.INTERNAL_SERVER_ERROR)
+    code = status.phrase.lower().replace(" ", "_")
+    return render(ApiError(status, code, error.description or status.phrase))
+
+
+@bp.errorhandler(Exception)
+def render_crash(error: Exception) -> ResponseReturnValue:
+    request_id = current_request_id() or "-"
+    log.exception("unhandled error", extra={"request_id": request_id})
+    detail = f"internal error (request id {request_id})"
+    return render(ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", detail))
+
+
+@bp.before_app_request
+def answer_routing_errors() -> ResponseReturnValue | None:
+    """Unknown /api/v1 URLs and methods get the API's JSON errors too.
+
+    Routing failures never reach blueprint error handlers (no blueprint matched), but app-level
+    before-request hooks run before Flask raises them.
+    """
+    error = request.routing_exception
+    if error is None or isinstance(error, RequestRedirect):
+        return None
+    if request.path != PREFIX and not request.path.startswith(PREFIX + "/"):
+        return None
+    if isinstance(error, MethodNotAllowed):
+        response = render(
+            ApiError(
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                f"{request.method} is not supported on {request.path}",
+            )
+        )
+        response.headers["Allow"] = ", ".join(sorted(error.valid_methods or []))
+        return response
+    return render(ApiError(HTTPStatus.NOT_FOUND, "not_found", f"no API endpoint at {request.path}"))

@@ -1,0 +1,151 @@
+"""JSON documents of the admin API and the CLI's --json output: one shape for both."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+import licensing
+from app.admin.changes import DryRun
+from app.models import CustomRole, HeldChange, MappingRule, Organization, Project
+
+
+def _iso(value: date | datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def project(row: Project) -> dict[str, Any]:
+    return {"key": row.key, "name": row.name, "created_at": _iso(row.created_at)}
+
+
+def custom_role(row: CustomRole) -> dict[str, Any]:
+    return {
+        "key": row.key,
+        "slug": row.key.removeprefix(licensing.CUSTOM_KEY_PREFIX),
+        "name": row.name,
+        "rank": row.rank,
+        "description": row.description,
+        "permissions": list(row.permissions),
+        "paid": True,
+        "created_at": _iso(row.created_at),
+    }
+
+
+def role(entry: licensing.Role) -> dict[str, Any]:
+    return {
+        "key": entry.key,
+        "name": entry.name,
+        "rank": entry.rank,
+        "paid": entry.is_paid,
+        "custom": entry.is_custom,
+    }
+
+
+def catalogue(roles: licensing.RoleCatalogue) -> list[dict[str, Any]]:
+    """Every role, highest rank first."""
+    return [role(entry) for entry in roles.roles]
+
+
+def rule(row: MappingRule, roles: licensing.RoleCatalogue | None = None) -> dict[str, Any]:
+    found = roles.find(row.role_key) if roles is not None else None
+    return {
+        "id": str(row.id),
+        "match": row.match,
+        "group": row.group_value,
+        "role": row.role_key,
+        "role_name": found.name if found is not None else None,
+        "project": row.project_key,
+        "priority": row.priority,
+        "created_at": _iso(row.created_at),
+    }
+
+
+def default_role(organization: Organization, roles: licensing.RoleCatalogue) -> dict[str, Any]:
+    key = organization.default_role_key
+    found = roles.find(key) if key is not None else None
+    return {"role": key, "role_name": found.name if found is not None else None}
+
+
+def guard(organization: Organization) -> dict[str, Any]:
+    return {
+        "max_new_paid_seats": organization.guard_max_new_paid_seats,
+        "max_new_paid_share": organization.guard_max_new_paid_share,
+        "max_new_project_admins": organization.guard_max_new_project_admins,
+    }
+
+
+def contract(organization: Organization) -> dict[str, Any]:
+    return {
+        "paid_seats": organization.paid_seat_tier,
+        "policy": organization.overage_policy,
+        "billing_terms": organization.billing_terms,
+        "starts_on": _iso(organization.contract_starts_on),
+        "ends_on": _iso(organization.contract_ends_on),
+        "guard": guard(organization),
+    }
+
+
+def held_change(row: HeldChange, with_users: bool = False) -> dict[str, Any]:
+    document: dict[str, Any] = {
+        "id": str(row.id),
+        "status": row.status,
+        "reason": row.reason,
+        "cause": row.cause,
+        "reasons": list(row.reasons),
+        "user_count": len(row.user_ids),
+        "new_paid_seats": row.new_paid_seats,
+        "new_project_admins": row.new_project_admins,
+        "created_at": _iso(row.created_at),
+        "decided_at": _iso(row.decided_at),
+        "decided_by": row.decided_by,
+    }
+    if with_users:
+        document["user_ids"] = list(row.user_ids)
+    return document
+
+
+def _totals(totals: licensing.SeatTotals) -> dict[str, int]:
+    return {"paid": totals.paid, "free": totals.free, "pending": totals.pending}
+
+
+def dry_run(outcome: DryRun, user_names: Mapping[str, str], limit: int) -> dict[str, Any]:
+    """Users whose roles or seat would change (at most `limit`), totals, and any hold."""
+    result = outcome.result
+    users = [
+        {
+            "id": change.user_id,
+            "userName": user_names.get(change.user_id),
+            "roles": [
+                {
+                    "project": c.project,
+                    "before": c.role_before,
+                    "after": c.role_after,
+                    "change": c.kind.value,
+                }
+                for c in change.role_changes
+            ],
+            "seat": {"before": change.seat_before.value, "after": change.seat_after.value},
+            "pending": {"before": change.is_pending_before, "after": change.is_pending_after},
+        }
+        for change in result.changes[:limit]
+    ]
+    return {
+        "changed_users": len(result.changes),
+        "users": users,
+        "truncated": len(result.changes) > limit,
+        "totals": {
+            "before": _totals(result.totals_before),
+            "after": _totals(result.totals_after),
+        },
+        "would_hold": [
+            {
+                "reason": held.reason,
+                "reasons": list(held.reasons),
+                "user_count": held.user_count,
+                "new_paid_seats": held.new_paid_seats,
+                "new_project_admins": held.new_project_admins,
+            }
+            for held in outcome.held
+        ],
+    }

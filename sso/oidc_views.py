@@ -1,0 +1,1 @@
+"""oidc_views routes: see the SSO issue (in progress)."""
