@@ -253,14 +253,16 @@ def _live_states(session: Session, organization: Organization) -> Iterator[list[
             return
         last_key = users[-1].user_name_key
         roles: dict[UUID, dict[str, dict[str, Any]]] = defaultdict(dict)
-        for assignment in session.scalars(
-            select(RoleAssignment).where(RoleAssignment.user_id.in_([u.id for u in users]))
+        for user_id, project, role, sources, granted_at in session.execute(
+            select(
+                RoleAssignment.user_id,
+                RoleAssignment.project_key,
+                RoleAssignment.role_key,
+                RoleAssignment.sources,
+                RoleAssignment.granted_at,
+            ).where(RoleAssignment.user_id.in_([u.id for u in users]))
         ):
-            roles[assignment.user_id][assignment.project_key] = {
-                "role": assignment.role_key,
-                "sources": assignment.sources,
-                "granted_at": assignment.granted_at,
-            }
+            roles[user_id][project] = {"role": role, "sources": sources, "granted_at": granted_at}
         yield [
             _UserState(
                 user_id=str(u.id),
@@ -274,7 +276,8 @@ def _live_states(session: Session, organization: Organization) -> Iterator[list[
             )
             for u in users
         ]
-        session.expunge_all()
+        for user in users:
+            session.expunge(user)
 
 
 def _replayed_states(

@@ -1722,6 +1722,52 @@ class ProvisioningService:
             self.session.expire_all()
         return licensing.diff_access(before, after, totals)
 
+    def drift(self) -> Iterator[dict[str, Any]]:
+        """Users whose stored roles differ from what the current rules give them, in batches."""
+        held_users = {
+            user_id
+            for ids in self.session.scalars(
+                select(HeldChange.user_ids).where(
+                    HeldChange.org_id == self.org_id, HeldChange.status == "held"
+                )
+            )
+            for user_id in ids
+        }
+        last: UUID | None = None
+        while True:
+            query = select(User.id).where(User.org_id == self.org_id).order_by(User.id).limit(BATCH)
+            if last is not None:
+                query = query.where(User.id > last)
+            ids = list(self.session.scalars(query))
+            if not ids:
+                return
+            last = ids[-1]
+            plans = self._plan(ids)
+            for plan in plans:
+                current = {p: a.role_key for p, a in plan.current.items()}
+                expected = {p: a.role_key for p, a in plan.desired.items()}
+                if current == expected:
+                    continue
+                user_id = str(plan.user.id)
+                if plan.user.pending_since is not None:
+                    why = "pending a paid seat (overage policy hold)"
+                elif user_id in held_users:
+                    why = "grants held by the mass-grant guard"
+                else:
+                    why = "roles differ from the current rules"
+                yield {
+                    "user_id": user_id,
+                    "userName": plan.user.user_name,
+                    "current": current,
+                    "expected": expected,
+                    "explanation": why,
+                }
+            # Keep memory flat across an organization of 100,000 users.
+            for plan in plans:
+                self.session.expunge(plan.user)
+                for assignment in plan.current.values():
+                    self.session.expunge(assignment)
+
     def seat_totals(self) -> licensing.SeatTotals:
         """Paid, free and pending users right now."""
         rows = self.session.execute(
