@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -12,13 +13,16 @@ from typing import Any, TypeVar
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import audit, migrate, organizations
+from app.audit import Actor
 from app.config import Settings
 from app.db import unit_of_work
 from app.errors import ProvisioningError
-from app.models import OveragePolicy
+from app.models import OrgDomain, OveragePolicy
+from app.provisioning import ProvisioningService
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEMO_SLUG = "demo"
@@ -26,6 +30,8 @@ DEMO_TOKEN_LABEL = "demo"
 
 db_cli = AppGroup("db", help="Database schema.")
 org_cli = AppGroup("org", help="Customer organizations.")
+domain_cli = AppGroup("domain", help="Verified email domains.")
+org_cli.add_command(domain_cli)
 token_cli = AppGroup("token", help="SCIM bearer tokens.")
 demo_cli = AppGroup("demo", help="Demo data for local use.")
 audit_cli = AppGroup("audit", help="The audit trail.")
@@ -39,6 +45,23 @@ def command_unit() -> Iterator[Session]:
             yield session
     except ProvisioningError as error:
         raise click.ClickException(error.detail) from None
+
+
+def cli_actor() -> Actor:
+    """The operator running the command, as the audit trail records it."""
+    try:
+        label = getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        label = ""
+    return Actor(kind="cli", label=label or "cli")
+
+
+@contextmanager
+def org_service(slug: str) -> Iterator[ProvisioningService]:
+    """One transaction acting on one organization as the operator."""
+    with command_unit() as session:
+        organization = organizations.get_organization(session, slug)
+        yield ProvisioningService(session, organization, cli_actor())
 
 
 def settings() -> Settings:
@@ -72,7 +95,7 @@ def org_create(name: str, slug: str, paid_seats: int, policy: str) -> None:
     """Create an organization."""
     with command_unit() as session:
         organization = organizations.create_organization(
-            session, name, slug, paid_seats, OveragePolicy(policy)
+            session, name, slug, paid_seats, OveragePolicy(policy), actor=cli_actor()
         )
         click.echo(f"created organization {organization.slug} ({organization.id})")
 
@@ -102,6 +125,65 @@ def org_list(as_json: bool) -> None:
         )
 
 
+@org_cli.command("set")
+@click.option("--org", "slug", required=True, help="Organization slug.")
+@click.option("--blue-url", default=None, help="Where SSO logins are handed off to Blue.")
+@click.option(
+    "--sso-groups/--no-sso-groups",
+    default=None,
+    help="Whether SSO logins replace the user's SSO-sourced groups (off for SCIM-pushed groups).",
+)
+@click.option(
+    "--no-role-policy",
+    type=click.Choice(["refuse", "default"]),
+    default=None,
+    help="A login that leaves the user with no role: refuse it, or give the default role.",
+)
+def org_set(
+    slug: str, blue_url: str | None, sso_groups: bool | None, no_role_policy: str | None
+) -> None:
+    """Change an organization's SSO settings."""
+    with org_service(slug) as service:
+        org = service.set_sso_options(blue_url, sso_groups, no_role_policy)
+        click.echo(
+            f"{org.slug}: blue_url={org.blue_url} sso_groups={org.sso_manages_groups} "
+            f"no_role_policy={org.sso_no_role_policy}"
+        )
+
+
+@domain_cli.command("add")
+@click.option("--org", "slug", required=True, help="Organization slug.")
+@click.argument("domain")
+def domain_add(slug: str, domain: str) -> None:
+    """Record a verified email domain (finds the organization at sign-in; links first logins)."""
+    with org_service(slug) as service:
+        row = service.add_domain(domain)
+        click.echo(f"{row.domain} verified for {slug}")
+
+
+@domain_cli.command("remove")
+@click.option("--org", "slug", required=True, help="Organization slug.")
+@click.argument("domain")
+def domain_remove(slug: str, domain: str) -> None:
+    """Forget a verified email domain."""
+    with org_service(slug) as service:
+        service.remove_domain(domain)
+    click.echo(f"{domain} removed from {slug}")
+
+
+@domain_cli.command("list")
+@click.option("--org", "slug", required=True, help="Organization slug.")
+def domain_list(slug: str) -> None:
+    """List the organization's verified domains."""
+    with org_service(slug) as service:
+        for domain in service.session.scalars(
+            select(OrgDomain.domain)
+            .where(OrgDomain.org_id == service.org_id)
+            .order_by(OrgDomain.domain)
+        ):
+            click.echo(domain)
+
+
 @token_cli.command("create")
 @click.option("--org", "slug", required=True, help="Organization slug.")
 @click.option("--label", required=True, help="What the token is for, e.g. okta.")
@@ -118,7 +200,12 @@ def token_create(slug: str, label: str, read_only: bool, scope: str) -> None:
     with command_unit() as session:
         organization = organizations.get_organization(session, slug)
         issued = organizations.create_token(
-            session, organization, label, read_only, organizations.TokenScope(scope)
+            session,
+            organization,
+            label,
+            read_only,
+            organizations.TokenScope(scope),
+            actor=cli_actor(),
         )
     click.echo(f"{scope} token {label!r} for {slug}; store it now, it is not shown again:")
     click.echo(issued.secret)
@@ -162,7 +249,7 @@ def token_revoke(slug: str, label: str) -> None:
     """Revoke a token; requests using it are refused from now on."""
     with command_unit() as session:
         organization = organizations.get_organization(session, slug)
-        organizations.revoke_token(session, organization, label)
+        organizations.revoke_token(session, organization, label, actor=cli_actor())
     click.echo(f"revoked token {label!r} of {slug}")
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import getpass
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
@@ -13,12 +11,11 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
 import licensing
-from app import organizations, reports
+from app import reports
 from app.admin import changes, documents, payloads, queries
 from app.admin.changes import KEEP, ContractInput, GuardInput, ProposedChange, RuleEdit, RuleInput
-from app.cli import command_unit, echo_json
+from app.cli import echo_json, org_service
 from app.errors import InvalidChangeError
-from app.provisioning import Actor, ProvisioningService
 
 MATCHES = [m.value for m in licensing.GroupMatch]
 POLICIES = [p.value for p in licensing.OveragePolicy]
@@ -42,23 +39,6 @@ def org_option(required: bool = True) -> Callable[[F], F]:
 
 def json_option() -> Callable[[F], F]:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-
-
-def cli_actor() -> Actor:
-    """The operator running the command, as the audit trail records it."""
-    try:
-        label = getpass.getuser()
-    except (OSError, KeyError, ImportError):
-        label = ""
-    return Actor(kind="cli", label=label or "cli")
-
-
-@contextmanager
-def org_service(slug: str) -> Iterator[ProvisioningService]:
-    """One transaction acting on one organization as the operator."""
-    with command_unit() as session:
-        organization = organizations.get_organization(session, slug)
-        yield ProvisioningService(session, organization, cli_actor())
 
 
 def _day(value: datetime | None) -> date | None:

@@ -14,10 +14,14 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import audit
+from app.audit import Actor
 from app.db import utcnow
 from app.errors import ConflictError, InvalidChangeError, NotFoundError
 from app.models import Organization, OveragePolicy, ScimToken
 
+# Changes made from the command line by whoever runs it.
+OPERATOR = Actor(kind="cli", label="operator")
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 TOKEN_PREFIX = "blue_scim_"
 # Recording every use would turn each SCIM read into a write on one hot row; a minute is
@@ -31,6 +35,7 @@ def create_organization(
     slug: str,
     paid_seats: int = 0,
     policy: OveragePolicy = OveragePolicy.ALLOW,
+    actor: Actor = OPERATOR,
 ) -> Organization:
     """Create an organization; a taken or malformed slug is refused."""
     name = name.strip()
@@ -49,6 +54,16 @@ def create_organization(
     )
     session.add(organization)
     session.flush()
+    audit.append(
+        session,
+        organization.id,
+        actor,
+        "org.created",
+        "organization",
+        organization.id,
+        None,
+        {"name": name, "slug": slug, "paid_seat_tier": paid_seats, "policy": str(policy)},
+    )
     return organization
 
 
@@ -87,6 +102,7 @@ def create_token(
     label: str,
     is_read_only: bool = False,
     scope: TokenScope = TokenScope.SCIM,
+    actor: Actor = OPERATOR,
 ) -> IssuedToken:
     """Issue a SCIM bearer token; the secret is returned once and only its hash is stored."""
     label = label.strip()
@@ -108,6 +124,17 @@ def create_token(
     )
     session.add(token)
     session.flush()
+    # The label, prefix and scope only: the secret and its hash never enter the trail.
+    audit.append(
+        session,
+        organization.id,
+        actor,
+        "token.created",
+        "token",
+        token.id,
+        None,
+        {"label": label, "prefix": token.prefix, "scope": str(scope), "read_only": is_read_only},
+    )
     return IssuedToken(token=token, secret=secret)
 
 
@@ -119,7 +146,9 @@ def list_tokens(session: Session, organization: Organization | None = None) -> S
     return session.scalars(query.order_by(Organization.slug, ScimToken.created_at.desc())).all()
 
 
-def revoke_token(session: Session, organization: Organization, label: str) -> ScimToken:
+def revoke_token(
+    session: Session, organization: Organization, label: str, actor: Actor = OPERATOR
+) -> ScimToken:
     """Revoke a token by label; it stops working at once."""
     token = session.scalar(
         select(ScimToken).where(ScimToken.org_id == organization.id, ScimToken.label == label)
@@ -128,6 +157,16 @@ def revoke_token(session: Session, organization: Organization, label: str) -> Sc
         raise NotFoundError(f"organization {organization.slug!r} has no token {label!r}")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
+        audit.append(
+            session,
+            organization.id,
+            actor,
+            "token.revoked",
+            "token",
+            token.id,
+            {"label": label, "prefix": token.prefix},
+            None,
+        )
     return token
 
 

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import getpass
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from app import handoff, organizations
-from app.audit import Actor
+from app import handoff
+from app.cli import org_service
 from app.config import Settings
 from app.db import unit_of_work
-from app.errors import ProvisioningError
 from app.models import IdpConnection
-from app.provisioning import ProvisioningService
 from sso.views import sp_urls
 
 connection_cli = AppGroup("connection", help="SSO connections to identity providers.")
@@ -30,25 +24,6 @@ handoff_cli = AppGroup("handoff", help="Keys that sign the hand-off to Blue.")
 def settings() -> Settings:
     configured: Settings = current_app.extensions["settings"]
     return configured
-
-
-def cli_actor() -> Actor:
-    try:
-        who = getpass.getuser()
-    except (KeyError, OSError):
-        who = "cli"
-    return Actor(kind="cli", label=who)
-
-
-@contextmanager
-def org_service(slug: str) -> Iterator[tuple[Session, ProvisioningService]]:
-    """One transaction on one organization; a refused change exits non-zero with its reason."""
-    try:
-        with unit_of_work() as session:
-            organization = organizations.get_organization(session, slug)
-            yield session, ProvisioningService(session, organization, cli_actor())
-    except ProvisioningError as error:
-        raise click.ClickException(error.detail) from None
 
 
 def connection_document(connection: IdpConnection) -> dict[str, Any]:
@@ -70,7 +45,8 @@ def connection_document(connection: IdpConnection) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_connections(slug: str, as_json: bool) -> None:
     """List an organization's connections with the values to paste into the IdP."""
-    with org_service(slug) as (session, service):
+    with org_service(slug) as service:
+        session = service.session
         rows = [
             connection_document(c)
             for c in session.scalars(
@@ -96,7 +72,7 @@ def list_connections(slug: str, as_json: bool) -> None:
 @click.option("--id", "connection_id", required=True)
 def show_connection(slug: str, connection_id: str) -> None:
     """Show one connection as JSON."""
-    with org_service(slug) as (_, service):
+    with org_service(slug) as service:
         document = connection_document(service.get_connection(connection_id))
     click.echo(json.dumps(document, indent=2))
 
@@ -107,7 +83,7 @@ def _switch(
     is_enabled: bool | None = None,
     is_jit_enabled: bool | None = None,
 ) -> None:
-    with org_service(slug) as (_, service):
+    with org_service(slug) as service:
         service.update_connection(
             connection_id, is_enabled=is_enabled, is_jit_enabled=is_jit_enabled
         )
@@ -146,7 +122,7 @@ def set_jit(slug: str, connection_id: str, jit: bool) -> None:
 @click.option("--id", "connection_id", required=True)
 def delete_connection(slug: str, connection_id: str) -> None:
     """Delete a connection; its users stay."""
-    with org_service(slug) as (_, service):
+    with org_service(slug) as service:
         service.delete_connection(connection_id)
     click.echo(f"deleted {connection_id}")
 

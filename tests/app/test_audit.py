@@ -36,9 +36,9 @@ def events(session: Session, org: Organization) -> list[AuditEvent]:
 def test_each_change_writes_its_event_with_actor_and_request(session: Session) -> None:
     org = org_with_events(session)
     actions = [e.action for e in events(session, org)]
-    assert actions[:3] == ["user.created", "group.created", "membership.added"]
+    assert actions[:4] == ["org.created", "user.created", "group.created", "membership.added"]
     assert {"rule.created", "role.granted", "seat.changed"} <= set(actions)
-    first = events(session, org)[0]
+    first = events(session, org)[1]
     assert (first.actor_type, first.actor, first.request_id, first.source_ip) == (
         "cli",
         "tester",
@@ -50,10 +50,12 @@ def test_each_change_writes_its_event_with_actor_and_request(session: Session) -
 def test_events_are_absent_when_the_change_rolls_back(session: Session) -> None:
     org = organizations.create_organization(session, "Acme", "acme")
     session.commit()
+    committed = session.scalar(select(func.count()).select_from(AuditEvent))
     service = ProvisioningService(session, org, ACTOR)
     service.create_user(UserSpec(user_name="ghost@acme.example"))
+    organizations.create_token(session, org, "okta")
     session.rollback()
-    assert session.scalar(select(func.count()).select_from(AuditEvent)) == 0
+    assert session.scalar(select(func.count()).select_from(AuditEvent)) == committed == 1
 
 
 def test_sealed_chain_verifies(session: Session, runner: FlaskCliRunner) -> None:
@@ -128,3 +130,15 @@ def test_postgresql_trigger_refuses_update_and_delete(session: Session) -> None:
         with pytest.raises(DBAPIError, match="append-only"):
             session.execute(statement)
         savepoint.rollback()
+
+
+def test_token_events_record_label_and_scope_never_the_secret(session: Session) -> None:
+    org = organizations.create_organization(session, "Acme", "acme")
+    issued = organizations.create_token(session, org, "okta", actor=ACTOR)
+    organizations.revoke_token(session, org, "okta", actor=ACTOR)
+    session.commit()
+    trail = [(e.action, e.after or e.before) for e in events(session, org)]
+    assert [action for action, _ in trail] == ["org.created", "token.created", "token.revoked"]
+    assert trail[1][1] is not None and trail[1][1]["label"] == "okta"
+    assert issued.secret not in repr(trail)
+    assert issued.token.token_hash not in repr(trail)

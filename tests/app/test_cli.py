@@ -134,3 +134,44 @@ def test_demo_seed_creates_once_and_reuses(
     ]
     assert session.scalar(select(func.count()).select_from(Organization)) == 1
     assert session.scalar(select(func.count()).select_from(ScimToken)) == 1
+
+
+def test_org_set_and_domains(runner: FlaskCliRunner, session: Session) -> None:
+    create_acme(runner)
+    result = runner.invoke(
+        args=[
+            "org",
+            "set",
+            "--org",
+            "acme",
+            "--blue-url",
+            "https://blue.example/sso/handoff",
+            "--no-sso-groups",
+            "--no-role-policy",
+            "default",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    org = session.scalars(select(Organization)).one()
+    session.refresh(org)
+    assert org.blue_url == "https://blue.example/sso/handoff"
+    assert org.sso_manages_groups is False and org.sso_no_role_policy == "default"
+    assert runner.invoke(args=["org", "set", "--org", "acme", "--blue-url", "ftp://x"]).exit_code
+    added = runner.invoke(args=["org", "domain", "add", "--org", "acme", "Acme.Example"])
+    assert added.exit_code == 0, added.output
+    assert runner.invoke(args=["org", "domain", "list", "--org", "acme"]).output == "acme.example\n"
+    bad = runner.invoke(args=["org", "domain", "add", "--org", "acme", "not a domain"])
+    assert bad.exit_code != 0 and "not a domain name" in bad.output
+    runner.invoke(args=["org", "create", "Globex", "--slug", "globex"])
+    taken = runner.invoke(args=["org", "domain", "add", "--org", "globex", "acme.example"])
+    assert taken.exit_code != 0 and "another organization" in taken.output
+
+
+def test_admin_scoped_token(runner: FlaskCliRunner) -> None:
+    create_acme(runner)
+    result = runner.invoke(
+        args=["token", "create", "--org", "acme", "--label", "ops", "--scope", "admin"]
+    )
+    assert result.exit_code == 0 and result.output.startswith("admin token 'ops'")
+    [row] = json.loads(runner.invoke(args=["token", "list", "--json"]).output)
+    assert row["scope"] == "admin"

@@ -133,6 +133,7 @@ def test_bad_rule_input_exits_non_zero_and_changes_nothing(
     runner: FlaskCliRunner, session: Session
 ) -> None:
     base = ("rule", "add", "--org", "acme", "--group", "Engineering")
+    events_before = count(session, AuditEvent)
     assert "unknown role 'Wizard'" in refused(runner, *base, "--role", "Wizard")
     assert "email" in refused(runner, *base, "--role", "client", "--match", "email")
     assert "unknown project" in refused(runner, *base, "--role", "client", "--project", "nope")
@@ -140,7 +141,7 @@ def test_bad_rule_input_exits_non_zero_and_changes_nothing(
         runner, "rule", "add", "--org", "nope", "--group", "G", "--role", "client"
     )
     assert count(session, MappingRule) == 0
-    assert count(session, AuditEvent) == 0
+    assert count(session, AuditEvent) == events_before
     rule_id = add_rule(runner, "Engineering", "client")
     refused(runner, "rule", "edit", "--org", "acme", "--id", rule_id)
     refused(runner, "rule", "edit", "--org", "acme", "--id", rule_id, "--role", "Wizard")
