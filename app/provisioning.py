@@ -83,7 +83,9 @@ class UserSpec:
 
     user_name: str
     external_id: str | None = None
-    is_active: bool = True
+    # None: not given. A new user starts active; a replace keeps the current state, so a
+    # PUT or PATCH that omits or removes "active" never reactivates a deactivated user.
+    is_active: bool | None = None
     attributes: Mapping[str, str | None] = field(default_factory=dict)
     multi_values: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
     extensions: Mapping[str, dict[str, Any]] = field(default_factory=dict)
@@ -239,6 +241,8 @@ class ProvisioningService:
             before = self._user_snapshot(existing)
             existing.deprovisioned_at = None
             self._write_user(existing, spec)
+            # A create: active unless the IdP says otherwise.
+            existing.is_active = spec.is_active if spec.is_active is not None else True
             existing.created_at = existing.created_at or utcnow()
             self._audit("user.relinked", "user", existing.id, before, self._user_snapshot(existing))
             self._recompute([existing.id], reason="user_relinked")
@@ -328,7 +332,10 @@ class ProvisioningService:
         user.user_name = spec.user_name
         user.user_name_key = spec.user_name.lower()
         user.external_id = spec.external_id
-        user.is_active = spec.is_active
+        if spec.is_active is not None:
+            user.is_active = spec.is_active
+        elif is_new:
+            user.is_active = True
         for column in USER_STRING_COLUMNS:
             setattr(user, column, spec.attributes.get(column))
         user.display_name_key = _key(user.display_name)

@@ -719,6 +719,9 @@ class _Patcher:
         for key, item in value.items():
             if str(key).lower().startswith("urn:"):
                 raise PatchError("invalidPath", f'"{key}" cannot be nested in "{label}".')
+            if str(key).lower() == "schemas":
+                # scim2-models serializes an extension object with its own "schemas" member.
+                continue
             target = self.resolve(namespace, str(key), f"{label}:{key}")
             self.apply_target(op, target, item, from_value=True)
 

@@ -153,7 +153,7 @@ def user_spec_from_scim(document: Any) -> UserSpec:
         for lower, canonical in _LOWER_MULTI.items()
         if lower in fields
     }
-    is_active = True
+    is_active: bool | None = None
     if "active" in fields and fields["active"][1] is not None:
         is_active = to_bool(fields["active"][1], "active")
     extensions: dict[str, dict[str, Any]] = {}

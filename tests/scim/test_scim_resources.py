@@ -348,3 +348,29 @@ def test_another_organizations_resources_are_invisible(
         "members": [{"value": mine["id"]}],
     }
     assert_scim_error(other_scim.post("/Groups", foreign_member), 400, "invalidValue")
+
+
+def test_put_or_patch_without_active_never_reactivates(scim: ScimClient) -> None:
+    user = scim.create_user("quiet@acme.example", active=False)
+    assert user["active"] is False
+    body = {"schemas": [USER_SCHEMA], "userName": "quiet@acme.example", "title": "X"}
+    assert scim.put(f"/Users/{user['id']}", body).json["active"] is False
+    remove = {"schemas": [PATCH_OP_SCHEMA], "Operations": [{"op": "remove", "path": "active"}]}
+    assert scim.patch(f"/Users/{user['id']}", remove).json["active"] is False
+
+
+def test_patch_extension_object_may_carry_its_schemas_member(scim: ScimClient) -> None:
+    user = scim.create_user("ext2@acme.example")
+    body = {
+        "schemas": [PATCH_OP_SCHEMA],
+        "Operations": [
+            {
+                "op": "add",
+                "path": ENTERPRISE_USER_SCHEMA,
+                "value": {"schemas": [ENTERPRISE_USER_SCHEMA], "department": "Ops"},
+            }
+        ],
+    }
+    patched = scim.patch(f"/Users/{user['id']}", body)
+    assert patched.status_code == 200, patched.json
+    assert patched.json[ENTERPRISE_USER_SCHEMA]["department"] == "Ops"
