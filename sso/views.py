@@ -131,7 +131,10 @@ def complete_login(
                 )
             blue_url = organization.blue_url
     except LoginRefusedError as error:
-        return refuse(connection, error.reason, error.detail)
+        # The rollback expired `connection`: read it again for the audit.
+        with unit_of_work() as session:
+            live = session.get(IdpConnection, connection_id)
+        return refuse(live, error.reason, error.detail)
     response: BaseResponse
     if token is not None and blue_url is not None:
         body = render_template(
