@@ -21,6 +21,7 @@ install: $(VENV)/.installed
 run: install
 	$(BIN)/blue-provisioning db upgrade
 	$(BIN)/blue-provisioning demo seed
+	$(BIN)/blue-provisioning connection demo --org demo
 	$(BIN)/gunicorn -c deploy/gunicorn.conf.py --bind 127.0.0.1:$(PORT) 'app:create_app()'
 
 lint: install

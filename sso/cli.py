@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -15,6 +16,7 @@ from app.cli import org_service
 from app.config import Settings
 from app.db import unit_of_work
 from app.models import IdpConnection
+from sso import saml
 from sso.views import sp_urls
 
 connection_cli = AppGroup("connection", help="SSO connections to identity providers.")
@@ -134,3 +136,31 @@ def rotate_key() -> None:
         row = handoff.rotate(session, settings().secret_key)
         kid = row.kid
     click.echo(f"new signing key {kid}")
+
+
+DEMO_METADATA = Path(__file__).with_name("demo-idp-metadata.xml")
+DEMO_CONNECTION = "Demo IdP (replace with yours)"
+
+
+@connection_cli.command("demo")
+@click.option("--org", "slug", default="demo", show_default=True, help="Organization slug.")
+def demo_connection(slug: str) -> None:
+    """Give the demo organization a SAML connection (a stand-in IdP) and print its SP URLs."""
+    idp = saml.SamlSettings.from_metadata(
+        saml.parse_idp_metadata(DEMO_METADATA.read_bytes()), preset="okta"
+    )
+    with org_service(slug) as service:
+        connection = service.session.scalar(
+            select(IdpConnection).where(
+                IdpConnection.org_id == service.org_id, IdpConnection.name == DEMO_CONNECTION
+            )
+        )
+        if connection is None:
+            connection = service.create_connection(DEMO_CONNECTION, "saml", idp.to_json(), {})
+        document = connection_document(connection)
+    click.echo(f"SAML SP metadata:  {document['metadata_url']}")
+    click.echo(f"SSO login URL:     {document['login_url']}")
+    click.echo(
+        "The demo connection points at a stand-in IdP; give it yours with: blue-provisioning "
+        f"connection update-saml --org {slug} --id {document['id']} --metadata your-idp.xml"
+    )

@@ -1585,3 +1585,17 @@ def test_simultaneous_posts_of_one_response_sign_in_once(
             )
     finally:
         app.extensions["engine"].dispose()
+
+
+def test_demo_connection_is_created_once_and_serves_sp_metadata(
+    runner: FlaskCliRunner, client: FlaskClient
+) -> None:
+    assert runner.invoke(args=["org", "create", "Demo", "--slug", "demo"]).exit_code == 0
+    first = runner.invoke(args=["connection", "demo", "--org", "demo"])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(args=["connection", "demo", "--org", "demo"])
+    assert first.output == second.output
+    metadata_url = first.output.splitlines()[0].split()[-1]
+    assert "/sso/saml/" in metadata_url and first.output.splitlines()[1].endswith("/login")
+    response = client.get(metadata_url.removeprefix("http://localhost"))
+    assert response.status_code == 200 and b"EntityDescriptor" in response.data
