@@ -441,6 +441,9 @@ class SsoRequest(Base):
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
 
+    # Expired requests are purged when new logins start; this keeps that a range scan.
+    __table_args__ = (Index("ix_sso_requests_expires_at", "expires_at"),)
+
 
 class SsoReplay(Base):
     """Assertion ids already accepted, kept until they expire: a replay is refused."""
