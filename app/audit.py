@@ -37,6 +37,9 @@ class Actor:
     user_agent: str | None = None
 
 
+SYSTEM_ACTOR = Actor(kind="system", label="system")
+
+
 def chain_of(org_id: UUID | None) -> str:
     return str(org_id) if org_id is not None else GLOBAL_CHAIN
 

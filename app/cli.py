@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from app import audit, migrate, organizations
 from app.audit import Actor
 from app.config import Settings
-from app.db import unit_of_work
+from app.db import read_only_unit, unit_of_work
 from app.errors import ProvisioningError
 from app.models import OrgDomain, OveragePolicy
 from app.provisioning import ProvisioningService
@@ -287,8 +287,12 @@ def demo_seed(token_file: Path) -> None:
 @click.option("--org", "slug", required=True, help="Organization slug.")
 def audit_verify(slug: str) -> None:
     """Check the organization's audit hash chain; exit 1 at the first broken link."""
-    with command_unit() as session:
-        organization = organizations.get_organization(session, slug)
+    # One snapshot: an event committed meanwhile must not look like a gap in the chain.
+    with read_only_unit() as session:
+        try:
+            organization = organizations.get_organization(session, slug)
+        except ProvisioningError as error:
+            raise click.ClickException(error.detail) from None
         result = audit.verify(session, organization.id)
     if result.is_ok:
         click.echo(f"OK: {result.count} events, head {result.head_hash or '(empty)'}")

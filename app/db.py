@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -96,3 +97,25 @@ def unit_of_work() -> AbstractContextManager[Session]:
     """One transaction: commit on success, roll back on error, close either way."""
     sessions: sessionmaker[Session] = current_app.extensions["sessions"]
     return sessions.begin()
+
+
+@contextmanager
+def read_only_unit() -> Iterator[Session]:
+    """A transaction that only reads, always rolled back; on PostgreSQL one snapshot for all.
+
+    A report reads in many batches: REPEATABLE READ keeps a user renamed between two batches
+    from appearing twice or not at all, and a chain head from running ahead of its events.
+    """
+    sessions: sessionmaker[Session] = current_app.extensions["sessions"]
+    with sessions() as session:
+        bind = session.get_bind()
+        # Joined to a caller's connection (tests), the transaction is theirs to characterize.
+        if isinstance(bind, Engine):
+            options: dict[str, Any] = {READ_ONLY: True}
+            if bind.dialect.name == "postgresql":
+                options |= {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+            session.connection(execution_options=options)
+        try:
+            yield session
+        finally:
+            session.rollback()

@@ -12,7 +12,8 @@ from joserfc.jwk import ECKey
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app import crypto
+from app import audit, crypto
+from app.audit import Actor
 from app.db import utcnow
 from app.models import SigningKey
 
@@ -22,7 +23,9 @@ TOKEN_TTL = timedelta(seconds=60)
 RETIRED_KEY_GRACE = TOKEN_TTL + timedelta(minutes=5)
 
 
-def _new_key(session: Session, secret_key: str) -> tuple[SigningKey, ECKey]:
+def _new_key(
+    session: Session, secret_key: str, actor: Actor = audit.SYSTEM_ACTOR
+) -> tuple[SigningKey, ECKey]:
     key = ECKey.generate_key("P-256", private=True)
     kid = uuid.uuid4().hex
     public = dict(key.as_dict(private=False))
@@ -35,6 +38,8 @@ def _new_key(session: Session, secret_key: str) -> tuple[SigningKey, ECKey]:
     )
     session.add(row)
     session.flush()
+    # Keys belong to the service, not to one organization: they go in the global chain.
+    audit.append(session, None, actor, "handoff.key_created", "signing_key", kid, None, public)
     return row, key
 
 
@@ -52,12 +57,13 @@ def current_key(session: Session, secret_key: str) -> tuple[SigningKey, ECKey]:
     return row, ECKey.import_key(pem)
 
 
-def rotate(session: Session, secret_key: str) -> SigningKey:
+def rotate(session: Session, secret_key: str, actor: Actor = audit.SYSTEM_ACTOR) -> SigningKey:
     """Retire the active key and start a new one; the old one stays in the JWKS a while."""
     now = utcnow()
     for row in session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))):
         row.retired_at = now
-    row, _ = _new_key(session, secret_key)
+        audit.append(session, None, actor, "handoff.key_retired", "signing_key", row.kid)
+    row, _ = _new_key(session, secret_key, actor)
     return row
 
 

@@ -12,7 +12,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app import handoff
-from app.cli import org_service
+from app.cli import cli_actor, org_service
 from app.config import Settings
 from app.db import unit_of_work
 from app.models import IdpConnection
@@ -133,7 +133,7 @@ def delete_connection(slug: str, connection_id: str) -> None:
 def rotate_key() -> None:
     """Start a new hand-off signing key; the old one stays published until its tokens expire."""
     with unit_of_work() as session:
-        row = handoff.rotate(session, settings().secret_key)
+        row = handoff.rotate(session, settings().secret_key, cli_actor())
         kid = row.kid
     click.echo(f"new signing key {kid}")
 

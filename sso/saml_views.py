@@ -37,7 +37,7 @@ from app.provisioning import LoginClaims
 from sso import saml, sessions
 from sso.cli import connection_cli, connection_document
 from sso.pages import error_page
-from sso.views import bp, complete_login, refuse, safe_return_to, sp_urls
+from sso.views import actor_for, bp, complete_login, refuse, safe_return_to, sp_urls
 from sso.views import settings as app_settings
 
 # How long an SP-initiated login (or logout) may take at the IdP.
@@ -372,7 +372,7 @@ def _sp_logout(connection: SamlConnection) -> BaseResponse:
                     LoginIdentity.user_id == current.user_id,
                 )
             )
-        sessions.end(session, cookie)
+        sessions.end(session, cookie, actor_for(connection.row))
         # The IdP knows the user by NameID; a subject taken from an attribute is not one.
         if name_id and connection.idp.attributes.subject is None:
             try:
@@ -422,7 +422,7 @@ def _idp_logout(
             )
         current = sessions.current(session, cookie)
         if current is not None and current.connection_id == connection.row.id:
-            sessions.end(session, cookie)
+            sessions.end(session, cookie, actor_for(connection.row))
         if message.is_signed and message.name_id:
             subject = saml.subject_for_name_id(
                 connection.idp, message.name_id, message.name_id_format
@@ -436,7 +436,7 @@ def _idp_logout(
                     )
                 )
             if user_id is not None:
-                sessions.end_for_user(session, user_id)
+                sessions.end_for_user(session, user_id, actor_for(connection.row))
     try:
         answer = saml.build_logout_response(
             connection.idp, connection.sp, message.request_id, message.relay_state

@@ -7,9 +7,11 @@ import secrets
 from datetime import timedelta
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import audit
+from app.audit import Actor
 from app.db import utcnow
 from app.models import IdpConnection, SsoSession, User
 
@@ -50,23 +52,35 @@ def current(session: Session, session_id: str | None) -> SsoSession | None:
     return row
 
 
-def end(session: Session, session_id: str | None) -> None:
-    """End the session the cookie names, if any."""
-    if session_id:
-        session.execute(
-            update(SsoSession)
-            .where(SsoSession.id_hash == _hash(session_id), SsoSession.ended_at.is_(None))
-            .values(ended_at=utcnow())
-        )
-
-
-def end_for_user(session: Session, user_id: UUID) -> None:
-    """End every session of a user (SAML single logout)."""
-    session.execute(
-        update(SsoSession)
-        .where(SsoSession.user_id == user_id, SsoSession.ended_at.is_(None))
-        .values(ended_at=utcnow())
+def end(session: Session, session_id: str | None, actor: Actor) -> None:
+    """End the session the cookie names, if any, and record the sign-out."""
+    row = session.get(SsoSession, _hash(session_id)) if session_id else None
+    if row is None or row.ended_at is not None:
+        return
+    row.ended_at = utcnow()
+    audit.append(
+        session, row.org_id, actor, "session.ended", "user", row.user_id, None, {"reason": "logout"}
     )
+
+
+def end_for_user(session: Session, user_id: UUID, actor: Actor) -> None:
+    """End every session of a user (SAML single logout) and record it."""
+    rows = session.scalars(
+        select(SsoSession).where(SsoSession.user_id == user_id, SsoSession.ended_at.is_(None))
+    ).all()
+    for row in rows:
+        row.ended_at = utcnow()
+    if rows:
+        audit.append(
+            session,
+            rows[0].org_id,
+            actor,
+            "session.ended",
+            "user",
+            user_id,
+            None,
+            {"reason": "single_logout", "sessions": len(rows)},
+        )
 
 
 def user_sessions(session: Session, user_id: UUID) -> list[SsoSession]:

@@ -229,7 +229,7 @@ def get_session() -> ResponseReturnValue:
 def logout() -> ResponseReturnValue:
     """End this service's session."""
     with unit_of_work() as session:
-        sessions.end(session, request.cookies.get(sessions.COOKIE))
+        sessions.end(session, request.cookies.get(sessions.COOKIE), actor_for(None))
     response = jsonify({"status": "signed out"})
     response.delete_cookie(sessions.COOKIE, path="/")
     return response

@@ -20,6 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from joserfc import jwt
 from joserfc.jwk import ECKey
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import handoff
@@ -219,3 +220,19 @@ def test_a_rotated_key_is_fetched_once_and_unknown_keys_are_refused(
             fresh.verify(forged)
     # The first fetch, then one refresh for the unknown kid: not one fetch per forged token.
     assert fresh_fetch.count == 2
+
+
+def test_key_rotation_is_audited_in_the_global_chain(app: Flask, session: Session) -> None:
+    from app import audit
+    from app.models import AuditEvent
+
+    settings = app.extensions["settings"]
+    first = handoff.rotate(session, settings.secret_key)
+    second = handoff.rotate(session, settings.secret_key)
+    session.commit()
+    actions = session.scalars(
+        select(AuditEvent.action).where(AuditEvent.org_id.is_(None)).order_by(AuditEvent.seq)
+    ).all()
+    assert actions == ["handoff.key_created", "handoff.key_retired", "handoff.key_created"]
+    assert first.kid != second.kid
+    assert audit.verify(session, None).is_ok

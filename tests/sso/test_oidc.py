@@ -726,3 +726,16 @@ def test_every_refusal_is_audited_with_its_connection(
     [event] = refusals(session)
     assert event["connection"] == "Okta"
     assert event["detail"] == "The ID token was issued to another application."
+
+
+def test_logout_ends_the_session_and_is_audited(
+    client: FlaskClient, session: Session, okta: IdpConnection
+) -> None:
+    from app.models import AuditEvent
+
+    assert login(client, okta).status_code == 302
+    assert signed_in(client)
+    assert client.post("/sso/logout").status_code == 200
+    assert not signed_in(client)
+    ended = session.scalars(select(AuditEvent).where(AuditEvent.action == "session.ended")).all()
+    assert [e.after for e in ended] == [{"reason": "logout"}]
