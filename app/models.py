@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -149,6 +150,15 @@ class User(Base):
         UniqueConstraint("org_id", "user_name_key"),
         Index("ix_users_org_id_external_id", "org_id", "external_id"),
         Index("ix_users_org_id_created_at", "org_id", "created_at", "id"),
+        # SCIM listing pages through live users only.
+        Index(
+            "ix_users_live_by_created_at",
+            "org_id",
+            "created_at",
+            "id",
+            postgresql_where=text("deprovisioned_at IS NULL"),
+            sqlite_where=text("deprovisioned_at IS NULL"),
+        ),
         Index("ix_users_org_id_display_name_key", "org_id", "display_name_key"),
         Index("ix_users_org_id_seat", "org_id", "seat"),
         Index("ix_users_org_id_pending_since", "org_id", "pending_since"),
@@ -241,6 +251,14 @@ class AuditEvent(Base):
         Index("ix_audit_events_org_id_at", "org_id", "at", "id"),
         Index("ix_audit_events_org_id_target", "org_id", "target_type", "target_id"),
         Index("ix_audit_events_chain_seq", "chain", "seq", unique=True),
+        # Sealing reads only the transaction's unsealed events, however long the trail grows.
+        Index(
+            "ix_audit_events_unsealed",
+            "chain",
+            "id",
+            postgresql_where=text("hash IS NULL"),
+            sqlite_where=text("hash IS NULL"),
+        ),
         Index("ix_audit_events_org_id_action", "org_id", "action", "at"),
     )
 

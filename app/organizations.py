@@ -12,7 +12,7 @@ from datetime import timedelta
 from enum import StrEnum
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app import audit
 from app.audit import Actor
@@ -175,7 +175,11 @@ def authenticate_token(session: Session, presented: str) -> ScimToken | None:
     if not presented.startswith(TOKEN_PREFIX):
         return None
     digest = hash_token(presented)
-    token = session.scalar(select(ScimToken).where(ScimToken.token_hash == digest))
+    token = session.scalar(
+        select(ScimToken)
+        .options(joinedload(ScimToken.organization))
+        .where(ScimToken.token_hash == digest)
+    )
     # The lookup is by a hash of the secret; compare_digest keeps the final check constant-time.
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         return None

@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 import licensing
@@ -145,6 +145,34 @@ class MemberChange:
     replaced: Collection[str] | None = None
 
 
+@dataclass(slots=True)
+class AccessWrites:
+    """Rows queued by `_apply_access`, written together by `_write_access`."""
+
+    inserted: list[dict[str, Any]] = field(default_factory=list)
+    updated: list[tuple[RoleAssignment, dict[str, Any]]] = field(default_factory=list)
+    deleted: list[RoleAssignment] = field(default_factory=list)
+    seat_events: list[dict[str, Any]] = field(default_factory=list)
+    audit_rows: list[audit.EventRow] = field(default_factory=list)
+
+    def audit(
+        self,
+        action: str,
+        user_id: UUID,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+    ) -> None:
+        self.audit_rows.append(audit.EventRow(action, "user", str(user_id), before, after))
+
+    @property
+    def size(self) -> int:
+        return len(self.audit_rows)
+
+    def clear(self) -> None:
+        for rows in (self.inserted, self.updated, self.deleted, self.seat_events, self.audit_rows):
+            rows.clear()
+
+
 @dataclass(frozen=True, slots=True)
 class AccessPlan:
     """One user's current assignments and the ones the rules now give them."""
@@ -221,21 +249,22 @@ class ProvisioningService:
         """Create a user, or relink a deprovisioned one with the same userName or externalId."""
         self._check_user_spec(spec)
         key = spec.user_name.lower()
-        existing = self.session.scalar(
-            select(User).where(User.org_id == self.org_id, User.user_name_key == key)
-        )
+        # One query finds both a holder of the userName and a deleted user to relink by
+        # externalId; the userName match wins.
+        match = User.user_name_key == key
+        if spec.external_id is not None:
+            match = or_(
+                match,
+                and_(User.external_id == spec.external_id, User.deprovisioned_at.is_not(None)),
+            )
+        candidates = self.session.scalars(
+            select(User).where(User.org_id == self.org_id, match).limit(2)
+        ).all()
+        existing = next((u for u in candidates if u.user_name_key == key), None)
         if existing is not None and not existing.is_deprovisioned:
             raise ConflictError(f"userName {spec.user_name!r} is already taken")
-        if existing is None and spec.external_id is not None:
-            existing = self.session.scalar(
-                select(User)
-                .where(
-                    User.org_id == self.org_id,
-                    User.external_id == spec.external_id,
-                    User.deprovisioned_at.is_not(None),
-                )
-                .limit(1)
-            )
+        if existing is None and candidates:
+            existing = candidates[0]
         if existing is not None:
             # RFC 7644 leaves re-creation open; we relink so the person keeps their history.
             before = self._user_snapshot(existing)
@@ -253,7 +282,9 @@ class ProvisioningService:
         self.session.flush()
         self._write_values(user, spec.multi_values)
         self._audit("user.created", "user", user.id, None, self._user_snapshot(user))
-        self._recompute([user.id], reason="user_created")
+        if self.organization.default_role_key is not None:
+            # A new user belongs to no group yet: only a default role can give them access.
+            self._recompute([user.id], reason="user_created")
         return user
 
     def replace_user(
@@ -613,8 +644,16 @@ class ProvisioningService:
         )
 
     def _touch_groups(self, group_ids: Iterable[UUID]) -> None:
-        ids = list(group_ids)
+        ids = sorted(set(group_ids))
         if ids:
+            # Lock in id order first: two deletes of users who share groups would otherwise
+            # lock the same rows in different orders and deadlock.
+            self.session.execute(
+                select(Group.id)
+                .where(Group.id.in_(ids))
+                .order_by(Group.id)
+                .with_for_update(key_share=True)
+            )
             self.session.execute(
                 update(Group)
                 .where(Group.id.in_(ids))
@@ -683,8 +722,12 @@ class ProvisioningService:
         if guard:
             plans = self._guard(plans, reason)
         freed = False
+        writes = AccessWrites()
         for plan in plans:
-            freed = self._apply_access(plan, reason) or freed
+            freed = self._apply_access(plan, reason, writes) or freed
+            if writes.size >= BATCH:
+                self._write_access(writes)
+        self._write_access(writes)
         self.session.flush()
         if freed:
             self._promote_pending()
@@ -799,8 +842,12 @@ class ProvisioningService:
             or 0
         )
 
-    def _apply_access(self, plan: AccessPlan, reason: str) -> bool:
-        """Write one user's new assignments and seat; True when a paid seat was released."""
+    def _apply_access(self, plan: AccessPlan, reason: str, writes: AccessWrites) -> bool:
+        """Decide one user's assignments and seat and queue the rows that record them.
+
+        Returns True when a paid seat was released. Rows are written in bulk by
+        `_write_access`: a rule change can touch 50,000 users in one transaction.
+        """
         user, current, desired = plan.user, plan.current, plan.desired
         rules = self._load_rules()
         catalogue = self.catalogue()
@@ -825,9 +872,9 @@ class ProvisioningService:
         now = utcnow()
         for project, assignment in current.items():
             if project not in decision.assignments:
-                self._audit(
+                writes.deleted.append(assignment)
+                writes.audit(
                     "role.revoked",
-                    "user",
                     user.id,
                     {
                         "project": project,
@@ -836,55 +883,47 @@ class ProvisioningService:
                     },
                     {"reason": reason},
                 )
-                self.session.delete(assignment)
         for project, wanted in decision.assignments.items():
             sources = [{"rule_id": s.rule_id, "group_id": s.group_id} for s in wanted.sources]
             existing = current.get(project)
+            after = {
+                "project": project,
+                "role": wanted.role_key,
+                "sources": sources,
+                "reason": reason,
+            }
             if existing is None:
-                self.session.add(
-                    RoleAssignment(
-                        org_id=self.org_id,
-                        user_id=user.id,
-                        project_key=project,
-                        role_key=wanted.role_key,
-                        sources=sources,
-                        granted_at=now,
-                    )
-                )
-                self._audit(
-                    "role.granted",
-                    "user",
-                    user.id,
-                    None,
+                writes.inserted.append(
                     {
-                        "project": project,
-                        "role": wanted.role_key,
+                        "org_id": self.org_id,
+                        "user_id": user.id,
+                        "project_key": project,
+                        "role_key": wanted.role_key,
                         "sources": sources,
-                        "reason": reason,
-                    },
+                        "granted_at": now,
+                    }
                 )
+                writes.audit("role.granted", user.id, None, after)
             elif existing.role_key != wanted.role_key or existing.sources != sources:
                 before = {
                     "project": project,
                     "role": existing.role_key,
                     "sources": existing.sources,
                 }
-                if existing.role_key != wanted.role_key:
-                    existing.granted_at = now
-                existing.role_key = wanted.role_key
-                existing.sources = sources
-                self._audit(
-                    "role.changed",
-                    "user",
-                    user.id,
-                    before,
-                    {
-                        "project": project,
-                        "role": wanted.role_key,
-                        "sources": sources,
-                        "reason": reason,
-                    },
+                writes.updated.append(
+                    (
+                        existing,
+                        {
+                            "id": existing.id,
+                            "role_key": wanted.role_key,
+                            "sources": sources,
+                            "granted_at": now
+                            if existing.role_key != wanted.role_key
+                            else existing.granted_at,
+                        },
+                    )
                 )
+                writes.audit("role.changed", user.id, before, after)
         new_seat = SeatKind(decision.seat.value)
         was_pending = user.pending_since is not None
         if decision.is_pending and not was_pending:
@@ -892,21 +931,20 @@ class ProvisioningService:
         elif not decision.is_pending and was_pending:
             user.pending_since = None
         if new_seat != user.seat or decision.is_pending != was_pending:
-            self.session.add(
-                SeatEvent(
-                    org_id=self.org_id,
-                    user_id=user.id,
-                    from_seat=user.seat,
-                    to_seat=new_seat,
-                    is_pending=decision.is_pending,
-                    reason=reason,
-                    cause=f"{self.actor.kind}:{self.actor.label}",
-                    at=now,
-                )
+            writes.seat_events.append(
+                {
+                    "org_id": self.org_id,
+                    "user_id": user.id,
+                    "from_seat": user.seat,
+                    "to_seat": new_seat,
+                    "is_pending": decision.is_pending,
+                    "reason": reason,
+                    "cause": f"{self.actor.kind}:{self.actor.label}",
+                    "at": now,
+                }
             )
-            self._audit(
+            writes.audit(
                 "seat.changed",
-                "user",
                 user.id,
                 {"seat": user.seat, "pending": was_pending},
                 {
@@ -921,7 +959,8 @@ class ProvisioningService:
             self.organization.paid_seat_count += 1
         elif released:
             self.organization.paid_seat_count -= 1
-        user.seat = new_seat
+        if user.seat != new_seat:
+            user.seat = new_seat
         if self._recording is not None:
             self._recorded_after[str(user.id)] = licensing.UserAccess(
                 str(user.id),
@@ -931,6 +970,26 @@ class ProvisioningService:
                 decision.is_pending,
             )
         return released
+
+    def _write_access(self, writes: AccessWrites) -> None:
+        """Write the queued assignment, seat-ledger and audit rows with a few bulk statements."""
+        if writes.deleted:
+            ids = [a.id for a in writes.deleted]
+            for chunk in _chunks(ids, BATCH):
+                self.session.execute(delete(RoleAssignment).where(RoleAssignment.id.in_(chunk)))
+            for assignment in writes.deleted:
+                self.session.expunge(assignment)
+        if writes.updated:
+            self.session.execute(update(RoleAssignment), [row for _, row in writes.updated])
+            for assignment, _ in writes.updated:
+                self.session.expire(assignment)
+        if writes.inserted:
+            self.session.execute(insert(RoleAssignment), writes.inserted)
+        if writes.seat_events:
+            self.session.execute(insert(SeatEvent), writes.seat_events)
+        if writes.audit_rows:
+            audit.append_many(self.session, self.org_id, self.actor, writes.audit_rows)
+        writes.clear()
 
     def _promote_pending(self) -> None:
         """Give freed paid seats to pending users, longest waiting first."""

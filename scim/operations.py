@@ -263,11 +263,48 @@ def _user_outcome(
     context: Context, user: User, query: Query, status: int = HTTPStatus.OK
 ) -> Outcome:
     page = _page(context, query)
-    [body] = _render_users(context, [user], page)
+    if status == HTTPStatus.CREATED:
+        # A user just created belongs to no group yet: nothing to load.
+        document = resources.user_to_scim(user, context.base_url, [])
+        body = project(document, discovery.USER_SCHEMA, page.attributes, page.excluded)
+    else:
+        [body] = _render_users(context, [user], page)
     headers = {"ETag": etag(user.version)}
     if status == HTTPStatus.CREATED:
         headers["Location"] = f"{context.base_url}/Users/{user.id}"
     return Outcome(body, status, headers)
+
+
+def _page_ids(
+    session: Session,
+    model: type[User] | type[Group],
+    conditions: Sequence[ColumnElement[bool]],
+    sort: Any,
+    page: Page,
+) -> tuple[int, list[UUID]]:
+    """The total and one page of ids in a stable order.
+
+    Ids come first (an index-only scan), the rows after: OFFSET deep into 100,000 users would
+    otherwise read every skipped row. The total rides along as a window count, so a lookup by
+    userName is one query, not two.
+    """
+    if not page.count:
+        return session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0, []
+    order = [model.created_at, model.id] if sort is None else [sort, model.id]
+    if page.descending:
+        order = [o.desc() for o in order]
+    rows = session.execute(
+        select(model.id, func.count().over())
+        .where(*conditions)
+        .order_by(*order)
+        .offset(page.start_index - 1)
+        .limit(page.count)
+    ).all()
+    if rows:
+        return rows[0][1], [row[0] for row in rows]
+    if page.start_index == 1:
+        return 0, []
+    return session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0, []
 
 
 def list_users(context: Context, query: Query) -> Outcome:
@@ -278,19 +315,11 @@ def list_users(context: Context, query: Query) -> Outcome:
     if condition is not None:
         conditions.append(condition)
     sort = _sort(query.sort_by, user_sort_key)
-    total = context.session.scalar(select(func.count()).select_from(User).where(*conditions)) or 0
+    total, ids = _page_ids(context.session, User, conditions, sort, page)
     users: Sequence[User] = []
-    if page.count and page.start_index <= total:
-        order = [User.created_at, User.id] if sort is None else [sort, User.id]
-        if page.descending:
-            order = [o.desc() for o in order]
-        users = context.session.scalars(
-            select(User)
-            .where(*conditions)
-            .order_by(*order)
-            .offset(page.start_index - 1)
-            .limit(page.count)
-        ).all()
+    if ids:
+        loaded = {u.id: u for u in context.session.scalars(select(User).where(User.id.in_(ids)))}
+        users = [loaded[i] for i in ids]
     return Outcome(_list_response(total, page, _render_users(context, users, page)))
 
 
@@ -393,19 +422,11 @@ def list_groups(context: Context, query: Query) -> Outcome:
     if condition is not None:
         conditions.append(condition)
     sort = _sort(query.sort_by, group_sort_key)
-    total = context.session.scalar(select(func.count()).select_from(Group).where(*conditions)) or 0
+    total, ids = _page_ids(context.session, Group, conditions, sort, page)
     groups: Sequence[Group] = []
-    if page.count and page.start_index <= total:
-        order = [Group.created_at, Group.id] if sort is None else [sort, Group.id]
-        if page.descending:
-            order = [o.desc() for o in order]
-        groups = context.session.scalars(
-            select(Group)
-            .where(*conditions)
-            .order_by(*order)
-            .offset(page.start_index - 1)
-            .limit(page.count)
-        ).all()
+    if ids:
+        found = {g.id: g for g in context.session.scalars(select(Group).where(Group.id.in_(ids)))}
+        groups = [found[i] for i in ids]
     return Outcome(_list_response(total, page, _render_groups(context, groups, page)))
 
 
