@@ -20,11 +20,31 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
+from app.db import bulk_insert, utcnow
 from app.models import AuditEvent, AuditHead
 
 GLOBAL_CHAIN = "global"
+# A batch this large is sealed as it is written (see append_many).
+SEAL_ON_WRITE = 200
+HASHED_FIELDS = (
+    "chain",
+    "org_id",
+    "at",
+    "actor_type",
+    "actor",
+    "action",
+    "target_type",
+    "target_id",
+    "before",
+    "after",
+    "request_id",
+    "source_ip",
+    "user_agent",
+)
 _PENDING = "audit_chains"
+_HEADS = "audit_heads"
+_MOVED = "audit_heads_moved"
+_SNAPSHOTS = "audit_heads_at_savepoints"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,59 +110,120 @@ class EventRow:
 def append_many(
     session: Session, org_id: UUID | None, actor: Actor, rows: Sequence[EventRow]
 ) -> None:
-    """Record many changes with one bulk INSERT (a rule change can touch 50,000 users)."""
+    """Record many changes at once (a rule change can touch 50,000 users).
+
+    Large batches are sealed as they are written: the chain head is locked now rather than
+    at commit, and the rows go in with their place in the chain, instead of being written
+    and then updated one by one.
+    """
     if not rows:
         return
     chain = chain_of(org_id)
     now = utcnow()
-    session.execute(
-        insert(AuditEvent),
-        [
-            {
-                "org_id": org_id,
-                "chain": chain,
-                "at": now,
-                "actor_type": actor.kind,
-                "actor": actor.label,
-                "action": row.action,
-                "target_type": row.target_type,
-                "target_id": row.target_id,
-                "before": dict(row.before) if row.before is not None else None,
-                "after": dict(row.after) if row.after is not None else None,
-                "request_id": actor.request_id,
-                "source_ip": actor.source_ip,
-                "user_agent": actor.user_agent,
-            }
-            for row in rows
-        ],
-    )
-    session.info.setdefault(_PENDING, set()).add(chain)
+    values: list[dict[str, Any]] = [
+        {
+            "org_id": org_id,
+            "chain": chain,
+            "at": now,
+            "actor_type": actor.kind,
+            "actor": actor.label,
+            "action": row.action,
+            "target_type": row.target_type,
+            "target_id": row.target_id,
+            "before": dict(row.before) if row.before is not None else None,
+            "after": dict(row.after) if row.after is not None else None,
+            "request_id": actor.request_id,
+            "source_ip": actor.source_ip,
+            "user_agent": actor.user_agent,
+        }
+        for row in rows
+    ]
+    if len(values) < SEAL_ON_WRITE:
+        session.execute(insert(AuditEvent), values)
+        session.info.setdefault(_PENDING, set()).add(chain)
+        return
+    seal(session)  # earlier events of this transaction come first in the chain
+    seq, prev = _lock_head(session, chain)
+    for value in values:
+        seq += 1
+        value["seq"], value["prev_hash"] = seq, prev
+        prev = value["hash"] = _digest(value, seq, prev)
+    bulk_insert(session, AuditEvent, values)
+    _move_head(session, chain, seq, prev)
 
 
-def canonical(event_: AuditEvent, seq: int, prev_hash: str) -> bytes:
-    """The bytes an event's hash covers: every recorded field, in a fixed JSON form."""
+def _document(values: Mapping[str, Any], seq: int, prev_hash: str) -> bytes:
+    org_id = values["org_id"]
     document = {
-        "chain": event_.chain,
+        "chain": values["chain"],
         "seq": seq,
         "prev_hash": prev_hash,
-        "org_id": str(event_.org_id) if event_.org_id else None,
-        "at": event_.at.isoformat(timespec="microseconds"),
-        "actor_type": event_.actor_type,
-        "actor": event_.actor,
-        "action": event_.action,
-        "target_type": event_.target_type,
-        "target_id": event_.target_id,
-        "before": event_.before,
-        "after": event_.after,
-        "request_id": event_.request_id,
-        "source_ip": event_.source_ip,
-        "user_agent": event_.user_agent,
+        "org_id": str(org_id) if org_id else None,
+        "at": values["at"].isoformat(timespec="microseconds"),
+        "actor_type": values["actor_type"],
+        "actor": values["actor"],
+        "action": values["action"],
+        "target_type": values["target_type"],
+        "target_id": values["target_id"],
+        "before": values["before"],
+        "after": values["after"],
+        "request_id": values["request_id"],
+        "source_ip": values["source_ip"],
+        "user_agent": values["user_agent"],
     }
     return json.dumps(document, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
+def _digest(values: Mapping[str, Any], seq: int, prev_hash: str) -> str:
+    return hashlib.sha256(prev_hash.encode() + _document(values, seq, prev_hash)).hexdigest()
+
+
+def canonical(event_: AuditEvent, seq: int, prev_hash: str) -> bytes:
+    """The bytes an event's hash covers: every recorded field, in a fixed JSON form."""
+    return _document(_fields(event_), seq, prev_hash)
+
+
 def event_hash(event_: AuditEvent, seq: int, prev_hash: str) -> str:
-    return hashlib.sha256(prev_hash.encode() + canonical(event_, seq, prev_hash)).hexdigest()
+    return _digest(_fields(event_), seq, prev_hash)
+
+
+def _fields(event_: AuditEvent) -> dict[str, Any]:
+    return {name: getattr(event_, name) for name in HASHED_FIELDS}
+
+
+def _lock_head(session: Session, chain: str) -> tuple[int, str]:
+    """Create or lock the chain's head (ON CONFLICT DO UPDATE takes the row lock) and read it.
+
+    The head is read and locked once per transaction and kept in the session: updating one
+    row again and again in a transaction leaves a chain of row versions that every later
+    update must walk.
+    """
+    heads: dict[str, tuple[int, str]] = session.info.setdefault(_HEADS, {})
+    if chain not in heads:
+        dialect = session.get_bind().dialect.name
+        insert_head = (pg_insert if dialect == "postgresql" else sqlite_insert)(AuditHead)
+        head = session.execute(
+            insert_head.values(chain=chain, seq=0, hash="")
+            .on_conflict_do_update(index_elements=["chain"], set_={"chain": chain})
+            .returning(AuditHead.seq, AuditHead.hash)
+        ).one()
+        heads[chain] = (head.seq, head.hash)
+    return heads[chain]
+
+
+def _move_head(session: Session, chain: str, seq: int, digest: str) -> None:
+    session.info[_HEADS][chain] = (seq, digest)
+    session.info.setdefault(_MOVED, set()).add(chain)
+
+
+def _write_heads(session: Session) -> None:
+    """Store each chain head this transaction moved, once."""
+    heads: dict[str, tuple[int, str]] = session.info.get(_HEADS, {})
+    for chain in sorted(session.info.pop(_MOVED, set())):
+        seq, digest = heads[chain]
+        session.execute(
+            update(AuditHead).where(AuditHead.chain == chain).values(seq=seq, hash=digest)
+        )
 
 
 def seal(session: Session) -> None:
@@ -151,41 +232,58 @@ def seal(session: Session) -> None:
     if not chains:
         return
     session.flush()
-    dialect = session.get_bind().dialect.name
     for chain in sorted(chains):  # a fixed order, so two sealers never deadlock
-        insert_head = (pg_insert if dialect == "postgresql" else sqlite_insert)(AuditHead)
-        # One statement creates the head or locks the existing one (ON CONFLICT DO UPDATE
-        # takes the row lock) and reads it back.
-        head = session.execute(
-            insert_head.values(chain=chain, seq=0, hash="")
-            .on_conflict_do_update(index_elements=["chain"], set_={"chain": chain})
-            .returning(AuditHead.seq, AuditHead.hash)
-        ).one()
-        seq, prev = head.seq, head.hash
-        unsealed = session.scalars(
-            select(AuditEvent)
+        seq, prev = _lock_head(session, chain)
+        unsealed = session.execute(
+            select(AuditEvent.id, *(getattr(AuditEvent, name) for name in HASHED_FIELDS))
             .where(AuditEvent.chain == chain, AuditEvent.hash.is_(None))
             .order_by(AuditEvent.id)
         ).all()
         if not unsealed:
             continue
-        rows = []
-        for item in unsealed:
+        rows: list[dict[str, Any]] = []
+        for event_row in unsealed:
             seq += 1
-            digest = event_hash(item, seq, prev)
-            rows.append({"id": item.id, "seq": seq, "prev_hash": prev, "hash": digest})
+            digest = _digest(dict(event_row._mapping), seq, prev)
+            rows.append({"id": event_row.id, "seq": seq, "prev_hash": prev, "hash": digest})
             prev = digest
-        for item in unsealed:
-            session.expunge(item)
         session.execute(update(AuditEvent), rows)
-        session.execute(
-            update(AuditHead).where(AuditHead.chain == chain).values(seq=seq, hash=prev)
-        )
+        _move_head(session, chain, seq, prev)
+        # Events added through the ORM in this session now have stale chain fields.
+        sealed = {row["id"] for row in rows}
+        for instance in list(session.identity_map.values()):
+            if isinstance(instance, AuditEvent) and instance.id in sealed:
+                session.expunge(instance)
 
 
 @event.listens_for(Session, "before_commit")
 def _seal_before_commit(session: Session) -> None:
     seal(session)
+    _write_heads(session)
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _remember_heads(session: Session, transaction: Any) -> None:
+    if transaction.nested:
+        snapshot = (dict(session.info.get(_HEADS, {})), set(session.info.get(_MOVED, set())))
+        session.info.setdefault(_SNAPSHOTS, {})[id(transaction)] = snapshot
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _restore_heads(session: Session, previous_transaction: Any) -> None:
+    # A rolled-back savepoint takes its sealed events (and a head lock it took) with it: the
+    # heads go back to what they were when it began.
+    snapshot = session.info.get(_SNAPSHOTS, {}).pop(id(previous_transaction), None)
+    if snapshot is not None:
+        session.info[_HEADS], session.info[_MOVED] = snapshot
+    elif not previous_transaction.nested:
+        _forget_heads(session)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_heads(session: Session) -> None:
+    for key in (_HEADS, _MOVED, _SNAPSHOTS):
+        session.info.pop(key, None)
 
 
 @dataclass(frozen=True, slots=True)

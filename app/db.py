@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+    insert,
+)
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -119,3 +129,38 @@ def read_only_unit() -> Iterator[Session]:
             yield session
         finally:
             session.rollback()
+
+
+# Below this many rows an INSERT is as quick as COPY and simpler.
+COPY_THRESHOLD = 100
+
+
+def bulk_insert(session: Session, model: type[Base], rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert many rows of one table: COPY on PostgreSQL, an executemany INSERT elsewhere.
+
+    Every row must carry the same keys; columns left out take their server defaults only.
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name != "postgresql" or len(rows) < COPY_THRESHOLD:
+        session.execute(insert(model), list(rows))
+        return
+    table = cast(Table, model.__table__)
+    names = list(rows[0])
+    json_columns = {name for name in names if isinstance(table.c[name].type, JSON)}
+    statement = "COPY {} ({}) FROM STDIN".format(
+        table.name, ", ".join(f'"{name}"' for name in names)
+    )
+    # psycopg 3's COPY: the fastest way into PostgreSQL, on the session's own connection.
+    raw: Any = connection.connection.dbapi_connection
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    json.dumps(row[name])
+                    if name in json_columns and row[name] is not None
+                    else row[name]
+                    for name in names
+                ]
+            )

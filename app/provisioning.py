@@ -7,17 +7,18 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm.attributes import set_committed_value
 
 import licensing
 from app import audit
 from app.audit import Actor as Actor
-from app.db import utcnow
+from app.db import bulk_insert, utcnow
 from app.errors import (
     ConflictError,
     InvalidChangeError,
@@ -70,6 +71,18 @@ USER_STRING_COLUMNS = (
 )
 MULTI_VALUED = ("emails", "phoneNumbers", "addresses", "photos", "roles", "x509Certificates")
 BATCH = 1000
+# Queued audit rows that trigger a bulk write: COPY is cheap per row, dear per statement.
+WRITE_BATCH = 10_000
+# What recomputing a user's access reads: no JSON attributes to decode for 50,000 users.
+PLAN_COLUMNS = (
+    User.id,
+    User.org_id,
+    User.user_name,
+    User.is_active,
+    User.deprovisioned_at,
+    User.seat,
+    User.pending_since,
+)
 PROJECT_KEY = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
@@ -153,6 +166,7 @@ class AccessWrites:
     updated: list[tuple[RoleAssignment, dict[str, Any]]] = field(default_factory=list)
     deleted: list[RoleAssignment] = field(default_factory=list)
     seat_events: list[dict[str, Any]] = field(default_factory=list)
+    seats: list[tuple[User, SeatKind, datetime | None]] = field(default_factory=list)
     audit_rows: list[audit.EventRow] = field(default_factory=list)
 
     def audit(
@@ -169,8 +183,12 @@ class AccessWrites:
         return len(self.audit_rows)
 
     def clear(self) -> None:
-        for rows in (self.inserted, self.updated, self.deleted, self.seat_events, self.audit_rows):
-            rows.clear()
+        self.inserted.clear()
+        self.updated.clear()
+        self.deleted.clear()
+        self.seat_events.clear()
+        self.seats.clear()
+        self.audit_rows.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -725,7 +743,7 @@ class ProvisioningService:
         writes = AccessWrites()
         for plan in plans:
             freed = self._apply_access(plan, reason, writes) or freed
-            if writes.size >= BATCH:
+            if writes.size >= WRITE_BATCH:
                 self._write_access(writes)
         self._write_access(writes)
         self.session.flush()
@@ -742,7 +760,9 @@ class ProvisioningService:
             users = {
                 u.id: u
                 for u in self.session.scalars(
-                    select(User).where(User.id.in_(chunk), User.org_id == self.org_id)
+                    select(User)
+                    .options(load_only(*PLAN_COLUMNS))
+                    .where(User.id.in_(chunk), User.org_id == self.org_id)
                 )
             }
             groups: dict[UUID, list[licensing.GroupRef]] = defaultdict(list)
@@ -782,11 +802,14 @@ class ProvisioningService:
             max_new_paid_share=org.guard_max_new_paid_share,
             max_new_project_admins=org.guard_max_new_project_admins,
         )
-        smallest = min(
-            thresholds.max_new_paid_seats, thresholds.max_new_project_admins, thresholds.share_floor
-        )
-        if len(plans) <= smallest:
-            return plans  # too few users to cross any threshold; skip the bookkeeping
+        # Skip the bookkeeping when no threshold can be crossed: a change cannot grant more
+        # seats or admin roles than it has users.
+        reach = len(plans)
+        if reach <= thresholds.max_new_paid_seats and reach <= thresholds.max_new_project_admins:
+            if reach <= thresholds.share_floor:
+                return plans
+            if reach <= thresholds.max_new_paid_share * max(self._active_user_count(), 1):
+                return plans
         catalogue = self.catalogue()
         before = {str(p.user.id): p.access_before(catalogue) for p in plans}
         after = {str(p.user.id): p.access_desired(catalogue) for p in plans}
@@ -926,10 +949,13 @@ class ProvisioningService:
                 writes.audit("role.changed", user.id, before, after)
         new_seat = SeatKind(decision.seat.value)
         was_pending = user.pending_since is not None
+        pending_since = user.pending_since
         if decision.is_pending and not was_pending:
-            user.pending_since = now
+            pending_since = now
         elif not decision.is_pending and was_pending:
-            user.pending_since = None
+            pending_since = None
+        if new_seat != user.seat or pending_since != user.pending_since:
+            writes.seats.append((user, new_seat, pending_since))
         if new_seat != user.seat or decision.is_pending != was_pending:
             writes.seat_events.append(
                 {
@@ -959,8 +985,6 @@ class ProvisioningService:
             self.organization.paid_seat_count += 1
         elif released:
             self.organization.paid_seat_count -= 1
-        if user.seat != new_seat:
-            user.seat = new_seat
         if self._recording is not None:
             self._recorded_after[str(user.id)] = licensing.UserAccess(
                 str(user.id),
@@ -970,6 +994,24 @@ class ProvisioningService:
                 decision.is_pending,
             )
         return released
+
+    def _write_seats(self, seats: Sequence[tuple[User, SeatKind, datetime | None]]) -> None:
+        """Set users' seats with one UPDATE per distinct value, not one per user."""
+        by_value: dict[tuple[str, datetime | None], list[User]] = defaultdict(list)
+        for user, new_seat, new_pending_since in seats:
+            by_value[(new_seat.value, new_pending_since)].append(user)
+        for (seat, pending_since), users in by_value.items():
+            for chunk in _chunks(users, WRITE_BATCH):
+                self.session.execute(
+                    update(User)
+                    .where(User.id.in_([u.id for u in chunk]))
+                    .values(seat=seat, pending_since=pending_since)
+                    .execution_options(synchronize_session=False)
+                )
+                for user in chunk:
+                    # The row is written; keep the loaded object true without dirtying it.
+                    set_committed_value(user, "seat", seat)
+                    set_committed_value(user, "pending_since", pending_since)
 
     def _write_access(self, writes: AccessWrites) -> None:
         """Write the queued assignment, seat-ledger and audit rows with a few bulk statements."""
@@ -983,10 +1025,9 @@ class ProvisioningService:
             self.session.execute(update(RoleAssignment), [row for _, row in writes.updated])
             for assignment, _ in writes.updated:
                 self.session.expire(assignment)
-        if writes.inserted:
-            self.session.execute(insert(RoleAssignment), writes.inserted)
-        if writes.seat_events:
-            self.session.execute(insert(SeatEvent), writes.seat_events)
+        bulk_insert(self.session, RoleAssignment, writes.inserted)
+        bulk_insert(self.session, SeatEvent, writes.seat_events)
+        self._write_seats(writes.seats)
         if writes.audit_rows:
             audit.append_many(self.session, self.org_id, self.actor, writes.audit_rows)
         writes.clear()

@@ -142,3 +142,23 @@ def test_token_events_record_label_and_scope_never_the_secret(session: Session) 
     assert trail[1][1] is not None and trail[1][1]["label"] == "okta"
     assert issued.secret not in repr(trail)
     assert issued.token.token_hash not in repr(trail)
+
+
+def test_large_changes_are_sealed_as_written_and_savepoints_keep_the_chain_whole(
+    session: Session,
+) -> None:
+    org = organizations.create_organization(session, "Acme", "acme", paid_seats=1000)
+    service = ProvisioningService(session, org, ACTOR)
+    service.set_guard_thresholds(10_000, 1.0, 10_000)
+    users = [service.create_user(UserSpec(user_name=f"u{i}@acme.example")) for i in range(150)]
+    service.create_group(GroupSpec("Everyone", member_ids=[str(u.id) for u in users]))
+    # 150 grants and 150 seat changes: one batch over audit.SEAL_ON_WRITE, sealed on write.
+    service.create_rule(RuleSpec("displayName", "Everyone", "team_member"))
+    assert audit.SEAL_ON_WRITE < 300
+    # A dry run writes (and seals) inside a savepoint that is rolled back.
+    service.dry_run(lambda s: s.create_rule(RuleSpec("displayName", "Everyone", "client")))
+    service.create_user(UserSpec(user_name="late@acme.example"))
+    session.commit()
+    result = audit.verify(session, org.id)
+    assert result.is_ok, result.problem
+    assert result.count == len(events(session, org)) > 300
