@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from sqlalchemy import event, insert, select, update
@@ -96,8 +96,7 @@ def append(
     session.info.setdefault(_PENDING, set()).add(chain)
 
 
-@dataclass(frozen=True, slots=True)
-class EventRow:
+class EventRow(NamedTuple):
     """One event for `append_many`; the organization and actor are shared by the batch."""
 
     action: str

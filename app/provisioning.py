@@ -12,13 +12,14 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 import licensing
 from app import audit
 from app.audit import Actor as Actor
-from app.db import bulk_insert, utcnow
+from app.db import bulk_insert, in_ids, utcnow
 from app.errors import (
     ConflictError,
     InvalidChangeError,
@@ -73,10 +74,11 @@ MULTI_VALUED = ("emails", "phoneNumbers", "addresses", "photos", "roles", "x509C
 BATCH = 1000
 # Queued audit rows that trigger a bulk write: COPY is cheap per row, dear per statement.
 WRITE_BATCH = 10_000
+# Users planned per round trip once a change is large (ids travel as one array parameter).
+PLAN_BATCH = 5_000
 # What recomputing a user's access reads: no JSON attributes to decode for 50,000 users.
 PLAN_COLUMNS = (
     User.id,
-    User.org_id,
     User.user_name,
     User.is_active,
     User.deprovisioned_at,
@@ -166,7 +168,7 @@ class AccessWrites:
     updated: list[tuple[RoleAssignment, dict[str, Any]]] = field(default_factory=list)
     deleted: list[RoleAssignment] = field(default_factory=list)
     seat_events: list[dict[str, Any]] = field(default_factory=list)
-    seats: list[tuple[User, SeatKind, datetime | None]] = field(default_factory=list)
+    seats: list[tuple[UserState, SeatKind, datetime | None]] = field(default_factory=list)
     audit_rows: list[audit.EventRow] = field(default_factory=list)
 
     def audit(
@@ -192,10 +194,22 @@ class AccessWrites:
 
 
 @dataclass(frozen=True, slots=True)
+class UserState:
+    """What recomputing access reads of a user: a row, not an ORM object (50,000 of them)."""
+
+    id: UUID
+    user_name: str
+    is_active: bool
+    deprovisioned_at: datetime | None
+    seat: str
+    pending_since: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class AccessPlan:
     """One user's current assignments and the ones the rules now give them."""
 
-    user: User
+    user: UserState
     groups: Sequence[licensing.GroupRef]
     current: Mapping[str, RoleAssignment]
     desired: Mapping[str, licensing.Assignment]
@@ -243,6 +257,7 @@ class ProvisioningService:
         self._rules: list[licensing.MappingRule] | None = None
         self._catalogue: licensing.RoleCatalogue | None = None
         self._org_locked = False
+        self._contract_cache: tuple[tuple[Any, ...], licensing.Contract] | None = None
         # Set during a dry run: each affected user's access before and after.
         self._recording: dict[str, licensing.UserAccess] | None = None
         self._recorded_after: dict[str, licensing.UserAccess] = {}
@@ -709,13 +724,24 @@ class ProvisioningService:
 
     def _contract(self) -> licensing.Contract:
         org = self.organization
-        return licensing.Contract(
+        key = (
+            org.paid_seat_tier,
+            org.contract_starts_on,
+            org.contract_ends_on,
+            org.billing_terms,
+            org.overage_policy,
+        )
+        if self._contract_cache is not None and self._contract_cache[0] == key:
+            return self._contract_cache[1]
+        contract = licensing.Contract(
             paid_seat_tier=org.paid_seat_tier,
             starts_on=org.contract_starts_on,
             ends_on=org.contract_ends_on,
             billing_terms=licensing.BillingTerms(org.billing_terms),
             policy=licensing.OveragePolicy(org.overage_policy),
         )
+        self._contract_cache = (key, contract)
+        return contract
 
     def _lock_organization(self) -> None:
         # Lock the organization row first: two concurrent IdP requests could otherwise both
@@ -756,13 +782,14 @@ class ProvisioningService:
         catalogue = self.catalogue()
         default_role = self.organization.default_role_key
         plans: list[AccessPlan] = []
-        for chunk in _chunks(ids, BATCH):
+        size = BATCH if len(ids) <= BATCH else PLAN_BATCH
+        for chunk in _chunks(ids, size):
             users = {
-                u.id: u
-                for u in self.session.scalars(
-                    select(User)
-                    .options(load_only(*PLAN_COLUMNS))
-                    .where(User.id.in_(chunk), User.org_id == self.org_id)
+                row.id: UserState(*row)
+                for row in self.session.execute(
+                    select(*PLAN_COLUMNS).where(
+                        in_ids(self.session, User.id, chunk), User.org_id == self.org_id
+                    )
                 )
             }
             groups: dict[UUID, list[licensing.GroupRef]] = defaultdict(list)
@@ -770,14 +797,14 @@ class ProvisioningService:
                 for user_id, group_id, external_id, display_name in self.session.execute(
                     select(Membership.user_id, Group.id, Group.external_id, Group.display_name)
                     .join(Group, Group.id == Membership.group_id)
-                    .where(Membership.user_id.in_(chunk))
+                    .where(in_ids(self.session, Membership.user_id, chunk))
                 ):
                     groups[user_id].append(
                         licensing.GroupRef(str(group_id), external_id, display_name)
                     )
             current: dict[UUID, dict[str, RoleAssignment]] = defaultdict(dict)
             for assignment in self.session.scalars(
-                select(RoleAssignment).where(RoleAssignment.user_id.in_(chunk))
+                select(RoleAssignment).where(in_ids(self.session, RoleAssignment.user_id, chunk))
             ):
                 current[assignment.user_id][assignment.project_key] = assignment
             for user_id in chunk:
@@ -879,16 +906,24 @@ class ProvisioningService:
         holds_paid = user.seat == SeatKind.PAID
         if wants_paid or holds_paid:
             self._lock_organization()
+        contract = self._contract()
+        # The free fallback only matters when `hold` would keep this user off a paid seat.
+        may_hold = (
+            wants_paid
+            and not holds_paid
+            and contract.policy is licensing.OveragePolicy.HOLD
+            and self.organization.paid_seat_count + 1 > contract.paid_seat_tier
+        )
         decision = licensing.decide_seat(
             desired,
             licensing.free_fallback_roles(plan.groups, rules, catalogue, default_role)
-            if wants_paid
+            if may_hold
             else {},
             catalogue,
             is_active=plan.is_active,
             holds_paid_seat=holds_paid,
             paid_seats_in_use=self.organization.paid_seat_count - (1 if holds_paid else 0),
-            contract=self._contract(),
+            contract=contract,
         )
         if self._recording is not None:
             self._recording.setdefault(str(user.id), plan.access_before(catalogue))
@@ -995,23 +1030,25 @@ class ProvisioningService:
             )
         return released
 
-    def _write_seats(self, seats: Sequence[tuple[User, SeatKind, datetime | None]]) -> None:
+    def _write_seats(self, seats: Sequence[tuple[UserState, SeatKind, datetime | None]]) -> None:
         """Set users' seats with one UPDATE per distinct value, not one per user."""
-        by_value: dict[tuple[str, datetime | None], list[User]] = defaultdict(list)
+        by_value: dict[tuple[str, datetime | None], list[UserState]] = defaultdict(list)
         for user, new_seat, new_pending_since in seats:
             by_value[(new_seat.value, new_pending_since)].append(user)
         for (seat, pending_since), users in by_value.items():
             for chunk in _chunks(users, WRITE_BATCH):
                 self.session.execute(
                     update(User)
-                    .where(User.id.in_([u.id for u in chunk]))
+                    .where(in_ids(self.session, User.id, [u.id for u in chunk]))
                     .values(seat=seat, pending_since=pending_since)
                     .execution_options(synchronize_session=False)
                 )
                 for user in chunk:
-                    # The row is written; keep the loaded object true without dirtying it.
-                    set_committed_value(user, "seat", seat)
-                    set_committed_value(user, "pending_since", pending_since)
+                    # The row is written; keep a loaded object true without dirtying it.
+                    loaded = self.session.identity_map.get(identity_key(User, user.id))
+                    if loaded is not None:
+                        set_committed_value(loaded, "seat", seat)
+                        set_committed_value(loaded, "pending_since", pending_since)
 
     def _write_access(self, writes: AccessWrites) -> None:
         """Write the queued assignment, seat-ledger and audit rows with a few bulk statements."""
@@ -1871,7 +1908,6 @@ class ProvisioningService:
                 }
             # Keep memory flat across an organization of 100,000 users.
             for plan in plans:
-                self.session.expunge(plan.user)
                 for assignment in plan.current.values():
                     self.session.expunge(assignment)
 
