@@ -45,6 +45,8 @@ _PENDING = "audit_chains"
 _HEADS = "audit_heads"
 _MOVED = "audit_heads_moved"
 _SNAPSHOTS = "audit_heads_at_savepoints"
+_ADDED = "audit_events_added"
+_WRITTEN = "audit_chains_written"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,22 +79,23 @@ def append(
 ) -> None:
     """Record one change in the current transaction; it is chained when the transaction commits."""
     chain = chain_of(org_id)
-    session.add(
-        AuditEvent(
-            org_id=org_id,
-            chain=chain,
-            actor_type=actor.kind,
-            actor=actor.label,
-            action=action,
-            target_type=target_type,
-            target_id=str(target_id) if target_id is not None else None,
-            before=dict(before) if before is not None else None,
-            after=dict(after) if after is not None else None,
-            request_id=actor.request_id,
-            source_ip=actor.source_ip,
-            user_agent=actor.user_agent,
-        )
+    event_ = AuditEvent(
+        org_id=org_id,
+        chain=chain,
+        at=utcnow(),
+        actor_type=actor.kind,
+        actor=actor.label,
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id) if target_id is not None else None,
+        before=dict(before) if before is not None else None,
+        after=dict(after) if after is not None else None,
+        request_id=actor.request_id,
+        source_ip=actor.source_ip,
+        user_agent=actor.user_agent,
     )
+    session.add(event_)
+    session.info.setdefault(_ADDED, []).append(event_)
     session.info.setdefault(_PENDING, set()).add(chain)
 
 
@@ -140,6 +143,7 @@ def append_many(
     if len(values) < SEAL_ON_WRITE:
         session.execute(insert(AuditEvent), values)
         session.info.setdefault(_PENDING, set()).add(chain)
+        session.info.setdefault(_WRITTEN, set()).add(chain)
         return
     seal(session)  # earlier events of this transaction come first in the chain
     seq, prev = _lock_head(session, chain)
@@ -226,33 +230,54 @@ def _write_heads(session: Session) -> None:
 
 
 def seal(session: Session) -> None:
-    """Number and hash-link this transaction's new events, chain by chain."""
+    """Number and hash-link this transaction's new events, chain by chain.
+
+    Events added through `append` are still objects of this session: they are numbered in
+    memory and go to the database sealed. Rows written by `append_many` are read back.
+    """
     chains = session.info.pop(_PENDING, set())
+    added: list[AuditEvent] = session.info.pop(_ADDED, [])
+    written: set[str] = session.info.pop(_WRITTEN, set())
     if not chains:
         return
-    session.flush()
     for chain in sorted(chains):  # a fixed order, so two sealers never deadlock
         seq, prev = _lock_head(session, chain)
-        unsealed = session.execute(
-            select(AuditEvent.id, *(getattr(AuditEvent, name) for name in HASHED_FIELDS))
-            .where(AuditEvent.chain == chain, AuditEvent.hash.is_(None))
-            .order_by(AuditEvent.id)
-        ).all()
-        if not unsealed:
-            continue
-        rows: list[dict[str, Any]] = []
-        for event_row in unsealed:
-            seq += 1
-            digest = _digest(dict(event_row._mapping), seq, prev)
-            rows.append({"id": event_row.id, "seq": seq, "prev_hash": prev, "hash": digest})
-            prev = digest
-        session.execute(update(AuditEvent), rows)
+        if chain in written:
+            seq, prev = _seal_written(session, chain, seq, prev)
+        else:
+            # A savepoint rolled back takes its events out of the session: skip those.
+            for item in added:
+                if item.chain == chain and item.hash is None and item in session:
+                    seq += 1
+                    item.seq, item.prev_hash = seq, prev
+                    prev = item.hash = event_hash(item, seq, prev)
         _move_head(session, chain, seq, prev)
-        # Events added through the ORM in this session now have stale chain fields.
-        sealed = {row["id"] for row in rows}
-        for instance in list(session.identity_map.values()):
-            if isinstance(instance, AuditEvent) and instance.id in sealed:
-                session.expunge(instance)
+    session.flush()
+
+
+def _seal_written(session: Session, chain: str, seq: int, prev: str) -> tuple[int, str]:
+    """Seal events that are rows already, in the order they were written."""
+    session.flush()
+    unsealed = session.execute(
+        select(AuditEvent.id, *(getattr(AuditEvent, name) for name in HASHED_FIELDS))
+        .where(AuditEvent.chain == chain, AuditEvent.hash.is_(None))
+        .order_by(AuditEvent.id)
+    ).all()
+    if not unsealed:
+        return seq, prev
+    rows: list[dict[str, Any]] = []
+    for event_row in unsealed:
+        seq += 1
+        digest = _digest(dict(event_row._mapping), seq, prev)
+        rows.append({"id": event_row.id, "seq": seq, "prev_hash": prev, "hash": digest})
+        prev = digest
+    session.execute(update(AuditEvent), rows)
+    # Events added through the ORM in this session now have stale chain fields.
+    sealed = {row["id"] for row in rows}
+    for instance in list(session.identity_map.values()):
+        if isinstance(instance, AuditEvent) and instance.id in sealed:
+            session.expunge(instance)
+    return seq, prev
 
 
 @event.listens_for(Session, "before_commit")
@@ -281,7 +306,7 @@ def _restore_heads(session: Session, previous_transaction: Any) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _forget_heads(session: Session) -> None:
-    for key in (_HEADS, _MOVED, _SNAPSHOTS):
+    for key in (_HEADS, _MOVED, _SNAPSHOTS, _ADDED, _WRITTEN, _PENDING):
         session.info.pop(key, None)
 
 
