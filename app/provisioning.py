@@ -1304,15 +1304,7 @@ class ProvisioningService:
         name = name.strip()
         if protocol not in ("saml", "oidc"):
             raise InvalidChangeError("protocol must be saml or oidc")
-        if not name:
-            raise InvalidChangeError("a connection needs a name")
-        taken = self.session.scalar(
-            select(IdpConnection.id).where(
-                IdpConnection.org_id == self.org_id, IdpConnection.name == name
-            )
-        )
-        if taken is not None:
-            raise ConflictError(f"a connection named {name!r} already exists")
+        self._check_connection_name(name)
         connection = IdpConnection(
             org_id=self.org_id,
             name=name,
@@ -1337,6 +1329,19 @@ class ProvisioningService:
             },
         )
         return connection
+
+    def _check_connection_name(self, name: str) -> None:
+        if not name:
+            raise InvalidChangeError("a connection needs a name")
+        if len(name) > 120:
+            raise InvalidChangeError("a connection name has at most 120 characters")
+        taken = self.session.scalar(
+            select(IdpConnection.id).where(
+                IdpConnection.org_id == self.org_id, IdpConnection.name == name
+            )
+        )
+        if taken is not None:
+            raise ConflictError(f"a connection named {name!r} already exists")
 
     def get_connection(self, connection_id: str | UUID) -> IdpConnection:
         """A connection of this organization, or NotFoundError."""
@@ -1364,10 +1369,26 @@ class ProvisioningService:
         """Change a connection's settings, secrets, name or switches."""
         connection = self.get_connection(connection_id)
         before = _connection_snapshot(connection)
+        if name is not None and name.strip() and name.strip() != connection.name:
+            self._check_connection_name(name.strip())
         if settings is not None:
             connection.settings = {**connection.settings, **settings}
         if encrypted_secrets is not None:
+            rotated = sorted(
+                key
+                for key, value in encrypted_secrets.items()
+                if connection.encrypted_secrets.get(key) != value
+            )
             connection.encrypted_secrets = {**connection.encrypted_secrets, **encrypted_secrets}
+            if rotated:
+                # Which secrets changed, never their values (encrypted or not).
+                self._audit(
+                    "connection.secret_rotated",
+                    "connection",
+                    connection.id,
+                    None,
+                    {"secrets": rotated},
+                )
         if is_enabled is not None:
             connection.is_enabled = is_enabled
         if is_jit_enabled is not None:

@@ -281,6 +281,7 @@ def _page_ids(
     conditions: Sequence[ColumnElement[bool]],
     sort: Any,
     page: Page,
+    filtered: bool,
 ) -> tuple[int, list[UUID]]:
     """The total and one page of ids in a stable order.
 
@@ -288,23 +289,29 @@ def _page_ids(
     otherwise read every skipped row. The total rides along as a window count, so a lookup by
     userName is one query, not two.
     """
+
+    def count() -> int:
+        return session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0
+
     if not page.count:
-        return session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0, []
+        return count(), []
     order = [model.created_at, model.id] if sort is None else [sort, model.id]
     if page.descending:
         order = [o.desc() for o in order]
-    rows = session.execute(
-        select(model.id, func.count().over())
+    window = (
+        select(model.id)
         .where(*conditions)
         .order_by(*order)
         .offset(page.start_index - 1)
         .limit(page.count)
-    ).all()
+    )
+    if not filtered:
+        # Listing everything: an index-only count beats a window over every row.
+        return count(), list(session.scalars(window))
+    rows = session.execute(window.add_columns(func.count().over())).all()
     if rows:
         return rows[0][1], [row[0] for row in rows]
-    if page.start_index == 1:
-        return 0, []
-    return session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0, []
+    return (0 if page.start_index == 1 else count()), []
 
 
 def list_users(context: Context, query: Query) -> Outcome:
@@ -315,7 +322,7 @@ def list_users(context: Context, query: Query) -> Outcome:
     if condition is not None:
         conditions.append(condition)
     sort = _sort(query.sort_by, user_sort_key)
-    total, ids = _page_ids(context.session, User, conditions, sort, page)
+    total, ids = _page_ids(context.session, User, conditions, sort, page, query.filter is not None)
     users: Sequence[User] = []
     if ids:
         loaded = {u.id: u for u in context.session.scalars(select(User).where(User.id.in_(ids)))}
@@ -422,7 +429,7 @@ def list_groups(context: Context, query: Query) -> Outcome:
     if condition is not None:
         conditions.append(condition)
     sort = _sort(query.sort_by, group_sort_key)
-    total, ids = _page_ids(context.session, Group, conditions, sort, page)
+    total, ids = _page_ids(context.session, Group, conditions, sort, page, query.filter is not None)
     groups: Sequence[Group] = []
     if ids:
         found = {g.id: g for g in context.session.scalars(select(Group).where(Group.id.in_(ids)))}

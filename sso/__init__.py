@@ -3,7 +3,7 @@
 from flask import Flask
 
 # The protocol modules attach their routes and commands to the shared blueprint and groups.
-from sso import oidc_views, saml_views  # noqa: F401
+from sso import api, oidc_views, saml_views  # noqa: F401
 from sso import views as _views
 from sso.cli import connection_cli, handoff_cli
 from sso.views import bp
