@@ -19,6 +19,7 @@ from pathlib import Path
 import psycopg
 
 from bench import licensing_bench, reference, scim_bench
+from bench.export_bench import run as run_exports
 from bench.harness import ROOT, VAR, CpuAccount, Postgres, load_average, machine_facts
 from bench.licensing_bench import run_licensing
 from bench.plan import Plan, log
@@ -26,13 +27,21 @@ from bench.reference import RATE_RATIO, run_reference
 from bench.report import Report, render_text, write_markdown
 from bench.scim_bench import run_scim, scenario_name
 
-PARTS = ("reference", "scim", "licensing")
+PARTS = ("reference", "scim", "licensing", "export")
 DATABASES = {
     "reference": reference.DATABASE,
     "scim": scim_bench.DATABASE,
     "licensing": licensing_bench.DATABASE,
+    "export": "bench_export_",
 }
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def run_export(postgres: Postgres, plan: Plan, report: Report) -> None:
+    """D: the access-review exports at the directory's size, streamed in constant memory."""
+    table, ok = run_exports(postgres.admin_url.render_as_string(hide_password=False), plan.users)
+    report.notes.append("D. exports (each in a fresh process; time and peak memory):\n\n" + table)
+    report.target("exports: every export runs", "completes", "ok" if ok else "failed", ok)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -111,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "reference": run_reference,
         "scim": run_scim,
         "licensing": run_licensing,
+        "export": run_export,
     }
     cpus = int(report.facts.get("nproc", "0") or 0)
     try:
