@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from app.db import bulk_insert, utcnow
+from app.db import RawJson, bulk_insert, utcnow
 from app.models import AuditEvent, AuditHead
 
 GLOBAL_CHAIN = "global"
@@ -147,43 +147,67 @@ def append_many(
         return
     seal(session)  # earlier events of this transaction come first in the chain
     seq, prev = _lock_head(session, chain)
+    context = _context_text(values[0])  # one organization, actor and instant for the batch
     for value in values:
         seq += 1
+        before, after = _json(value["before"]), _json(value["after"])
         value["seq"], value["prev_hash"] = seq, prev
-        prev = value["hash"] = _digest(value, seq, prev)
+        prev = value["hash"] = _hash_text(
+            prev, _event_text(seq, prev, value, before, after), context
+        )
+        # Serialized once: the same text is hashed and stored.
+        value["before"], value["after"] = RawJson(before), RawJson(after)
     bulk_insert(session, AuditEvent, values)
     _move_head(session, chain, seq, prev)
 
 
-def _document(values: Mapping[str, Any], seq: int, prev_hash: str) -> bytes:
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _context_text(values: Mapping[str, Any]) -> str:
+    """The fields an event shares with the rest of its batch, as canonical JSON."""
     org_id = values["org_id"]
-    document = {
-        "chain": values["chain"],
-        "seq": seq,
-        "prev_hash": prev_hash,
-        "org_id": str(org_id) if org_id else None,
-        "at": values["at"].isoformat(timespec="microseconds"),
-        "actor_type": values["actor_type"],
-        "actor": values["actor"],
-        "action": values["action"],
-        "target_type": values["target_type"],
-        "target_id": values["target_id"],
-        "before": values["before"],
-        "after": values["after"],
-        "request_id": values["request_id"],
-        "source_ip": values["source_ip"],
-        "user_agent": values["user_agent"],
-    }
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return _json(
+        [
+            values["chain"],
+            str(org_id) if org_id else None,
+            values["at"].isoformat(timespec="microseconds"),
+            values["actor_type"],
+            values["actor"],
+            values["request_id"],
+            values["source_ip"],
+            values["user_agent"],
+        ]
+    )
+
+
+def _event_text(
+    seq: int, prev_hash: str, values: Mapping[str, Any], before: str, after: str
+) -> str:
+    """The event's own fields as canonical JSON; `before`/`after` already serialized."""
+    head = _json([seq, prev_hash, values["action"], values["target_type"], values["target_id"]])
+    return f"{head[:-1]},{before},{after}]"
+
+
+def _canonical_text(values: Mapping[str, Any], seq: int, prev_hash: str) -> str:
+    before, after = _json(values["before"]), _json(values["after"])
+    text = _event_text(seq, prev_hash, values, before, after)
+    return f"{prev_hash}\n{text}\n{_context_text(values)}"
+
+
+def _hash_text(prev_hash: str, event_text: str, context_text: str) -> str:
+    return hashlib.sha256(f"{prev_hash}\n{event_text}\n{context_text}".encode()).hexdigest()
 
 
 def _digest(values: Mapping[str, Any], seq: int, prev_hash: str) -> str:
-    return hashlib.sha256(prev_hash.encode() + _document(values, seq, prev_hash)).hexdigest()
+    """The hash of an event: the previous hash and every recorded field, canonically."""
+    return hashlib.sha256(_canonical_text(values, seq, prev_hash).encode()).hexdigest()
 
 
 def canonical(event_: AuditEvent, seq: int, prev_hash: str) -> bytes:
     """The bytes an event's hash covers: every recorded field, in a fixed JSON form."""
-    return _document(_fields(event_), seq, prev_hash)
+    return _canonical_text(_fields(event_), seq, prev_hash).encode()
 
 
 def event_hash(event_: AuditEvent, seq: int, prev_hash: str) -> str:

@@ -136,6 +136,10 @@ def read_only_unit() -> Iterator[Session]:
             session.rollback()
 
 
+class RawJson(str):
+    """JSON already serialized, written to a JSON column as it is."""
+
+
 # Below this many rows an INSERT is as quick as COPY and simpler.
 COPY_THRESHOLD = 100
 
@@ -149,7 +153,11 @@ def bulk_insert(session: Session, model: type[Base], rows: Sequence[Mapping[str,
         return
     connection = session.connection()
     if connection.dialect.name != "postgresql" or len(rows) < COPY_THRESHOLD:
-        session.execute(insert(model), list(rows))
+        plain = [
+            {k: json.loads(v) if isinstance(v, RawJson) else v for k, v in row.items()}
+            for row in rows
+        ]
+        session.execute(insert(model), plain)
         return
     table = cast(Table, model.__table__)
     names = list(rows[0])
@@ -164,7 +172,9 @@ def bulk_insert(session: Session, model: type[Base], rows: Sequence[Mapping[str,
         for row in rows:
             copy.write_row(
                 [
-                    dumps(value) if name in json_columns and value is not None else value
+                    dumps(value)
+                    if name in json_columns and value is not None and not isinstance(value, RawJson)
+                    else value
                     for name, value in zip(names, (row[name] for name in names), strict=True)
                 ]
             )

@@ -160,8 +160,16 @@ class User(Base):
             sqlite_where=text("deprovisioned_at IS NULL"),
         ),
         Index("ix_users_org_id_display_name_key", "org_id", "display_name_key"),
-        Index("ix_users_org_id_seat", "org_id", "seat"),
-        Index("ix_users_org_id_pending_since", "org_id", "pending_since"),
+        # Promotion order of users waiting for a paid seat. Partial, and no index on `seat`:
+        # a seat change then touches no indexed column and PostgreSQL updates the row in
+        # place (HOT; the table keeps free space for it, see migration 0009).
+        Index(
+            "ix_users_org_id_pending_since",
+            "org_id",
+            "pending_since",
+            postgresql_where=text("pending_since IS NOT NULL"),
+            sqlite_where=text("pending_since IS NOT NULL"),
+        ),
     )
 
     @property

@@ -1130,10 +1130,15 @@ class ProvisioningService:
             elif claims.groups is not None:
                 user.groups_overage_at = None
                 self._set_sso_memberships(user, claims.groups)
-        has_role = self.session.scalar(
-            select(RoleAssignment.id).where(RoleAssignment.user_id == user.id).limit(1)
+        # Empty sources mark the organization's default role: under "refuse" only a role from
+        # a mapping rule lets the user in; under "default" the default role does too.
+        sources = self.session.scalars(
+            select(RoleAssignment.sources).where(RoleAssignment.user_id == user.id)
+        ).all()
+        allowed = any(sources) or (
+            bool(sources) and self.organization.sso_no_role_policy == "default"
         )
-        if has_role is None:
+        if not allowed:
             raise LoginRefusedError("you have no role in Blue; ask your administrator", "no_role")
         now = utcnow()
         user.last_login_at = now

@@ -325,3 +325,23 @@ def test_parallel_grants_never_exceed_the_last_seats(committing_engine: Engine) 
         # Twenty writers sealed their events into one chain without a gap or a fork.
         chain = audit.verify(session, org_id)
         assert chain.is_ok and chain.count > 20
+
+
+@pytest.mark.parametrize(("policy", "accepted"), [("refuse", False), ("default", True)])
+def test_sso_login_with_only_the_default_role_follows_the_no_role_policy(
+    service: ProvisioningService, session: Session, policy: str, accepted: bool
+) -> None:
+    from app.errors import LoginRefusedError
+    from app.provisioning import LoginClaims
+
+    service.set_default_role("view_only")
+    service.set_sso_options(no_role_policy=policy)
+    connection = service.create_connection("IdP", "oidc", {}, {})
+    claims = LoginClaims(subject="s-1", email="x@acme.example", groups=["Unmapped"])
+    if accepted:
+        user = service.login(connection, claims)
+        assert roles_of(session, user) == {"*": "view_only"}
+    else:
+        with pytest.raises(LoginRefusedError) as refused:
+            service.login(connection, claims)
+        assert refused.value.reason == "no_role"
