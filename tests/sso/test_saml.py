@@ -1297,7 +1297,10 @@ def test_without_a_groups_attribute_memberships_are_left_alone(
         add_connection(runner, tmp_path, idp, "--preset", "okta", "--groups-attribute", "")["id"]
     )
     assert connection_row(session, connection).settings["groups_attribute"] is None
-    service_for(session, acme).set_default_role("view_only")
+    service = service_for(session, acme)
+    service.set_default_role("view_only")
+    # The user has no mapped group: only the default role, which this organization accepts.
+    service.set_sso_options(no_role_policy="default")
     session.commit()
     assert login(app, client, idp, connection).status_code == 302
     assert session.scalar(select(func.count()).select_from(Membership)) == 0
