@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
@@ -72,6 +72,7 @@ USER_STRING_COLUMNS = (
 )
 MULTI_VALUED = ("emails", "phoneNumbers", "addresses", "photos", "roles", "x509Certificates")
 BATCH = 1000
+Scoped = TypeVar("Scoped", User, Group, IdpConnection, MappingRule, HeldChange)
 # Queued audit rows that trigger a bulk write: COPY is cheap per row, dear per statement.
 WRITE_BATCH = 10_000
 # Users planned per round trip once a change is large (ids travel as one array parameter).
@@ -262,21 +263,26 @@ class ProvisioningService:
         self._recording: dict[str, licensing.UserAccess] | None = None
         self._recorded_after: dict[str, licensing.UserAccess] = {}
 
+    def _scoped(
+        self, model: type[Scoped], row_id: str | UUID, label: str, *conditions: Any
+    ) -> Scoped:
+        """A row of this organization by id, or NotFoundError: another organization's rows
+        are indistinguishable from missing ones."""
+        parsed = row_id if isinstance(row_id, UUID) else _parse_uuid(row_id)
+        row = None
+        if parsed is not None:
+            row = self.session.scalar(
+                select(model).where(model.id == parsed, model.org_id == self.org_id, *conditions)
+            )
+        if row is None:
+            raise NotFoundError(f"{label} {row_id} not found")
+        return row
+
     # ----------------------------------------------------------------- users
 
     def get_user(self, user_id: str | UUID) -> User:
         """A live (not deprovisioned) user of this organization, or NotFoundError."""
-        parsed = user_id if isinstance(user_id, UUID) else _parse_uuid(user_id)
-        user = None
-        if parsed is not None:
-            user = self.session.scalar(
-                select(User).where(
-                    User.id == parsed, User.org_id == self.org_id, User.deprovisioned_at.is_(None)
-                )
-            )
-        if user is None:
-            raise NotFoundError(f"user {user_id} not found")
-        return user
+        return self._scoped(User, user_id, "user", User.deprovisioned_at.is_(None))
 
     def create_user(self, spec: UserSpec, source: UserSource = UserSource.SCIM) -> User:
         """Create a user, or relink a deprovisioned one with the same userName or externalId."""
@@ -455,15 +461,7 @@ class ProvisioningService:
 
     def get_group(self, group_id: str | UUID) -> Group:
         """A group of this organization, or NotFoundError."""
-        parsed = group_id if isinstance(group_id, UUID) else _parse_uuid(group_id)
-        group = None
-        if parsed is not None:
-            group = self.session.scalar(
-                select(Group).where(Group.id == parsed, Group.org_id == self.org_id)
-            )
-        if group is None:
-            raise NotFoundError(f"group {group_id} not found")
-        return group
+        return self._scoped(Group, group_id, "group")
 
     def create_group(self, spec: GroupSpec) -> Group:
         """Create a group with its members."""
@@ -1350,17 +1348,7 @@ class ProvisioningService:
 
     def get_connection(self, connection_id: str | UUID) -> IdpConnection:
         """A connection of this organization, or NotFoundError."""
-        parsed = connection_id if isinstance(connection_id, UUID) else _parse_uuid(connection_id)
-        connection = None
-        if parsed is not None:
-            connection = self.session.scalar(
-                select(IdpConnection).where(
-                    IdpConnection.id == parsed, IdpConnection.org_id == self.org_id
-                )
-            )
-        if connection is None:
-            raise NotFoundError(f"connection {connection_id} not found")
-        return connection
+        return self._scoped(IdpConnection, connection_id, "connection")
 
     def update_connection(
         self,
@@ -1729,17 +1717,7 @@ class ProvisioningService:
         row.priority = spec.priority
 
     def _get_rule(self, rule_id: str | UUID) -> MappingRule:
-        parsed = rule_id if isinstance(rule_id, UUID) else _parse_uuid(rule_id)
-        row = None
-        if parsed is not None:
-            row = self.session.scalar(
-                select(MappingRule).where(
-                    MappingRule.id == parsed, MappingRule.org_id == self.org_id
-                )
-            )
-        if row is None:
-            raise NotFoundError(f"mapping rule {rule_id} not found")
-        return row
+        return self._scoped(MappingRule, rule_id, "mapping rule")
 
     def _users_matching(self, rules: Iterable[licensing.MappingRule]) -> list[UUID]:
         """Members of every group these rules select: the users a rule change can affect."""
@@ -1865,14 +1843,7 @@ class ProvisioningService:
         return held
 
     def _get_held(self, held_id: str | UUID) -> HeldChange:
-        parsed = held_id if isinstance(held_id, UUID) else _parse_uuid(held_id)
-        held = None
-        if parsed is not None:
-            held = self.session.scalar(
-                select(HeldChange).where(HeldChange.id == parsed, HeldChange.org_id == self.org_id)
-            )
-        if held is None:
-            raise NotFoundError(f"held change {held_id} not found")
+        held = self._scoped(HeldChange, held_id, "held change")
         if held.status != "held":
             raise ConflictError(f"held change {held_id} was already {held.status}")
         return held
