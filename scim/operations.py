@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, Engine, func, select
@@ -25,6 +25,7 @@ from scim.patch import PatchError, apply_group_patch, apply_user_patch
 from scim.resources import etag, invalid, parse_etag, project, split_paths, wants
 
 BULK_ID_PREFIX = "bulkId:"
+Listed = TypeVar("Listed", User, Group)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +315,22 @@ def _page_ids(
     return (0 if page.start_index == 1 else count()), []
 
 
+def _page_rows(
+    session: Session,
+    model: type[Listed],
+    conditions: Sequence[ColumnElement[bool]],
+    sort: Any,
+    page: Page,
+    filtered: bool,
+) -> tuple[int, list[Listed]]:
+    """The total and one page of rows, in the page's order."""
+    total, ids = _page_ids(session, model, conditions, sort, page, filtered)
+    if not ids:
+        return total, []
+    found = {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))}
+    return total, [found[i] for i in ids]
+
+
 def list_users(context: Context, query: Query) -> Outcome:
     page = _page(context, query)
     org_id = context.service.org_id
@@ -322,11 +339,9 @@ def list_users(context: Context, query: Query) -> Outcome:
     if condition is not None:
         conditions.append(condition)
     sort = _sort(query.sort_by, user_sort_key)
-    total, ids = _page_ids(context.session, User, conditions, sort, page, query.filter is not None)
-    users: Sequence[User] = []
-    if ids:
-        loaded = {u.id: u for u in context.session.scalars(select(User).where(User.id.in_(ids)))}
-        users = [loaded[i] for i in ids]
+    total, users = _page_rows(
+        context.session, User, conditions, sort, page, query.filter is not None
+    )
     return Outcome(_list_response(total, page, _render_users(context, users, page)))
 
 
@@ -429,11 +444,9 @@ def list_groups(context: Context, query: Query) -> Outcome:
     if condition is not None:
         conditions.append(condition)
     sort = _sort(query.sort_by, group_sort_key)
-    total, ids = _page_ids(context.session, Group, conditions, sort, page, query.filter is not None)
-    groups: Sequence[Group] = []
-    if ids:
-        found = {g.id: g for g in context.session.scalars(select(Group).where(Group.id.in_(ids)))}
-        groups = [found[i] for i in ids]
+    total, groups = _page_rows(
+        context.session, Group, conditions, sort, page, query.filter is not None
+    )
     return Outcome(_list_response(total, page, _render_groups(context, groups, page)))
 
 
