@@ -165,19 +165,27 @@ def bulk_insert(session: Session, model: type[Base], rows: Sequence[Mapping[str,
     statement = "COPY {} ({}) FROM STDIN".format(
         table.name, ", ".join(f'"{name}"' for name in names)
     )
+    # Rows of a bulk change often share one JSON value object (the same rule's sources):
+    # serialize each object once. `rows` keeps them alive, so their ids are stable.
+    texts: dict[int, str] = {}
+
+    def as_json(value: Any) -> Any:
+        if value is None or isinstance(value, RawJson):
+            return value
+        text = texts.get(id(value))
+        if text is None:
+            text = texts[id(value)] = json.dumps(value)
+        return text
+
+    json_at = [i for i, name in enumerate(names) if name in json_columns]
     # psycopg 3's COPY: the fastest way into PostgreSQL, on the session's own connection.
     raw: Any = connection.connection.dbapi_connection
-    dumps = json.dumps
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
-            copy.write_row(
-                [
-                    dumps(value)
-                    if name in json_columns and value is not None and not isinstance(value, RawJson)
-                    else value
-                    for name, value in zip(names, (row[name] for name in names), strict=True)
-                ]
-            )
+            values = [row[name] for name in names]
+            for i in json_at:
+                values[i] = as_json(values[i])
+            copy.write_row(values)
 
 
 def in_ids(session: Session, column: Any, ids: Sequence[Any]) -> ColumnElement[bool]:

@@ -152,3 +152,66 @@ def free_fallback_roles(
                 {project: Assignment(project, default_role.key, ()) for project in missing}
             )
     return dict(sorted(resolved.items()))
+
+
+class RoleResolver:
+    """`effective_roles` and `free_fallback_roles` for one set of rules, catalogue and default
+    role, remembered per combination of matched groups.
+
+    Groups no rule matches cannot change either answer, so users who share their matched groups
+    share it: a rule on a 50,000-member group resolves the roles once, not 50,000 times. The
+    answers are shared between users; callers must not change them.
+    """
+
+    def __init__(
+        self,
+        rules: Sequence[MappingRule],
+        catalogue: RoleCatalogue,
+        default_role_key: str | None = None,
+    ) -> None:
+        self.rules = rules
+        self.catalogue = catalogue
+        self.default_role_key = default_role_key
+        self._is_mapped: dict[GroupRef, bool] = {}
+        self._effective: dict[tuple[GroupRef, ...], dict[str, Assignment]] = {}
+        self._fallback: dict[tuple[GroupRef, ...], dict[str, Assignment]] = {}
+
+    def is_for(
+        self,
+        rules: Sequence[MappingRule],
+        catalogue: RoleCatalogue,
+        default_role_key: str | None,
+    ) -> bool:
+        """Whether this resolver was built from these very objects (the caller's caches)."""
+        return (
+            rules is self.rules
+            and catalogue is self.catalogue
+            and default_role_key == self.default_role_key
+        )
+
+    def _mapped(self, groups: Iterable[GroupRef]) -> tuple[GroupRef, ...]:
+        mapped: list[GroupRef] = []
+        for group in groups:
+            is_mapped = self._is_mapped.get(group)
+            if is_mapped is None:
+                is_mapped = any(rule.matches(group) for rule in self.rules)
+                self._is_mapped[group] = is_mapped
+            if is_mapped:
+                mapped.append(group)
+        return tuple(sorted(mapped, key=lambda group: group.group_id))
+
+    def effective_roles(self, groups: Iterable[GroupRef]) -> dict[str, Assignment]:
+        key = self._mapped(groups)
+        found = self._effective.get(key)
+        if found is None:
+            found = effective_roles(key, self.rules, self.catalogue, self.default_role_key)
+            self._effective[key] = found
+        return found
+
+    def free_fallback_roles(self, groups: Iterable[GroupRef]) -> dict[str, Assignment]:
+        key = self._mapped(groups)
+        found = self._fallback.get(key)
+        if found is None:
+            found = free_fallback_roles(key, self.rules, self.catalogue, self.default_role_key)
+            self._fallback[key] = found
+        return found

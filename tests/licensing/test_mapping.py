@@ -7,6 +7,7 @@ from licensing import (
     GroupRef,
     MappingRule,
     RoleCatalogue,
+    RoleResolver,
     Source,
     UnknownRoleError,
     effective_roles,
@@ -178,3 +179,54 @@ def test_unknown_role_raises_only_for_rules_that_match() -> None:
         effective_roles([SALES], [stale], CATALOGUE)
     with pytest.raises(UnknownRoleError, match="owner"):
         effective_roles([], [], CATALOGUE, "owner")
+
+
+RESOLVER_RULES = [
+    rule("r1", ENG, "team_member"),
+    rule("r2", OPS, "project_admin", "apollo"),
+    MappingRule("r3", GroupMatch.DISPLAY_NAME, "ops", "comment_only", "*"),
+]
+
+
+@pytest.mark.parametrize(
+    "groups",
+    [
+        [],
+        [ENG],
+        [SALES],
+        [ENG, SALES],
+        [SALES, ENG],
+        [OPS],
+        [OPS_UPPER, SALES],
+        [ENG, OPS, OPS_UPPER, SALES],
+    ],
+)
+@pytest.mark.parametrize("default_role_key", [None, "view_only", "team_member"])
+def test_resolver_answers_as_the_functions_do(
+    groups: list[GroupRef], default_role_key: str | None
+) -> None:
+    resolver = RoleResolver(RESOLVER_RULES, CATALOGUE, default_role_key)
+    for _ in range(2):  # the remembered answer is the same answer
+        assert resolver.effective_roles(groups) == effective_roles(
+            groups, RESOLVER_RULES, CATALOGUE, default_role_key
+        )
+        assert resolver.free_fallback_roles(groups) == free_fallback_roles(
+            groups, RESOLVER_RULES, CATALOGUE, default_role_key
+        )
+
+
+def test_resolver_resolves_once_per_combination_of_mapped_groups() -> None:
+    resolver = RoleResolver(RESOLVER_RULES, CATALOGUE)
+    # Unmapped groups and their order do not matter: one answer object for all three users.
+    first = resolver.effective_roles([ENG, SALES])
+    assert resolver.effective_roles([SALES, ENG]) is first
+    assert resolver.effective_roles([ENG]) is first
+    assert resolver.effective_roles([ENG, OPS]) is not first
+
+
+def test_resolver_knows_which_rules_catalogue_and_default_it_was_built_from() -> None:
+    resolver = RoleResolver(RESOLVER_RULES, CATALOGUE, "client")
+    assert resolver.is_for(RESOLVER_RULES, CATALOGUE, "client")
+    assert not resolver.is_for(list(RESOLVER_RULES), CATALOGUE, "client")
+    assert not resolver.is_for(RESOLVER_RULES, RoleCatalogue([]), "client")
+    assert not resolver.is_for(RESOLVER_RULES, CATALOGUE, None)
