@@ -170,16 +170,21 @@ def revoke_token(
     return token
 
 
-def authenticate_token(session: Session, presented: str) -> ScimToken | None:
-    """The live token matching the presented secret, or None; records when it was last used."""
+def authenticate_token(
+    session: Session, presented: str, with_organization: bool = True
+) -> ScimToken | None:
+    """The live token matching the presented secret, or None; records when it was last used.
+
+    The organization's row comes in the same query unless the caller will not need it (a
+    read answers from the token's `org_id` alone).
+    """
     if not presented.startswith(TOKEN_PREFIX):
         return None
     digest = hash_token(presented)
-    token = session.scalar(
-        select(ScimToken)
-        .options(joinedload(ScimToken.organization))
-        .where(ScimToken.token_hash == digest)
-    )
+    query = select(ScimToken).where(ScimToken.token_hash == digest)
+    if with_organization:
+        query = query.options(joinedload(ScimToken.organization))
+    token = session.scalar(query)
     # The lookup is by a hash of the secret; compare_digest keeps the final check constant-time.
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         return None

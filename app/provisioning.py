@@ -75,6 +75,9 @@ MULTI_VALUED = ("emails", "phoneNumbers", "addresses", "photos", "roles", "x509C
 BATCH = 1000
 Scoped = TypeVar("Scoped", User, Group, IdpConnection, MappingRule, HeldChange)
 _T = TypeVar("_T")
+BUILT_IN_ROLES = licensing.RoleCatalogue(())
+# Up to this many users, recomputing takes the ones already in the session from it.
+FEW = 10
 # Queued audit rows that trigger a bulk write: COPY is cheap per row, dear per statement.
 WRITE_BATCH = 10_000
 # Users planned per round trip once a change is large (ids travel as one array parameter).
@@ -260,10 +263,14 @@ def _key(value: str | None) -> str | None:
 class ProvisioningService:
     """Operations on one organization's directory, on behalf of one actor."""
 
-    def __init__(self, session: Session, organization: Organization, actor: Actor) -> None:
+    def __init__(self, session: Session, organization: Organization | UUID, actor: Actor) -> None:
         self.session = session
-        self.organization = organization
-        self.org_id = organization.id
+        if isinstance(organization, Organization):
+            self._organization: Organization | None = organization
+            self.org_id = organization.id
+        else:
+            self._organization = None
+            self.org_id = organization
         self.actor = actor
         self._rules: list[licensing.MappingRule] | None = None
         self._catalogue: licensing.RoleCatalogue | None = None
@@ -274,18 +281,29 @@ class ProvisioningService:
         self._recording: dict[str, licensing.UserAccess] | None = None
         self._recorded_after: dict[str, licensing.UserAccess] = {}
 
+    @property
+    def organization(self) -> Organization:
+        """The organization's row, read when first needed: a SCIM lookup never needs it."""
+        if self._organization is None:
+            found = self.session.get(Organization, self.org_id)
+            if found is None:
+                raise NotFoundError(f"organization {self.org_id} not found")
+            self._organization = found
+        return self._organization
+
     def _scoped(
-        self, model: type[Scoped], row_id: str | UUID, label: str, *conditions: Any
+        self,
+        model: type[Scoped],
+        row_id: str | UUID,
+        label: str,
+        keep: Callable[[Scoped], bool] | None = None,
     ) -> Scoped:
         """A row of this organization by id, or NotFoundError: another organization's rows
-        are indistinguishable from missing ones."""
+        are indistinguishable from missing ones. A row this transaction already loaded is
+        not read again (a SCIM request checks the user, then changes it)."""
         parsed = row_id if isinstance(row_id, UUID) else _parse_uuid(row_id)
-        row = None
-        if parsed is not None:
-            row = self.session.scalar(
-                select(model).where(model.id == parsed, model.org_id == self.org_id, *conditions)
-            )
-        if row is None:
+        row = self.session.get(model, parsed) if parsed is not None else None
+        if row is None or row.org_id != self.org_id or (keep is not None and not keep(row)):
             raise NotFoundError(f"{label} {row_id} not found")
         return row
 
@@ -293,7 +311,7 @@ class ProvisioningService:
 
     def get_user(self, user_id: str | UUID) -> User:
         """A live (not deprovisioned) user of this organization, or NotFoundError."""
-        return self._scoped(User, user_id, "user", User.deprovisioned_at.is_(None))
+        return self._scoped(User, user_id, "user", lambda user: user.deprovisioned_at is None)
 
     def create_user(self, spec: UserSpec, source: UserSource = UserSource.SCIM) -> User:
         """Create a user, or relink a deprovisioned one with the same userName or externalId."""
@@ -382,6 +400,12 @@ class ProvisioningService:
         ).all()
         if group_ids:
             self.session.execute(delete(Membership).where(Membership.user_id == user.id))
+        # Group rows stay locked until commit once their versions are bumped, and every delete
+        # of a member of a 50,000-member group waits for that lock: bump them last. Releasing
+        # a paid seat locks the organization's seat counter, which every path takes after
+        # group rows (a member change locks its group, then grants): then bump them first.
+        touch_last = user.seat != SeatKind.PAID
+        if not touch_last:
             self._touch_groups(group_ids)
         user.is_active = False
         user.deprovisioned_at = utcnow()
@@ -391,6 +415,8 @@ class ProvisioningService:
         self._audit("user.deleted", "user", user.id, before, after)
         self._end_sessions(user.id)
         self._recompute([user.id], reason="user_deleted")
+        if touch_last:
+            self._touch_groups(group_ids)
 
     def _end_sessions(self, user_id: UUID) -> None:
         """A deprovisioned user's SSO sessions end now, whoever deprovisioned them."""
@@ -795,22 +821,19 @@ class ProvisioningService:
 
     def _plan(self, ids: Sequence[UUID]) -> list[AccessPlan]:
         """Each user's current and desired roles, loaded a batch at a time."""
-        resolver = self.resolver()
-        rules = resolver.rules
+        # Rules and roles are read only when someone is active: deprovisioning needs neither.
+        resolver: licensing.RoleResolver | None = None
         plans: list[AccessPlan] = []
         refs: dict[UUID, licensing.GroupRef] = {}
         size = BATCH if len(ids) <= BATCH else PLAN_BATCH
         for chunk in _chunks(ids, size):
-            users = {
-                row.id: UserState._make(row)
-                for row in self.session.execute(
-                    select(*PLAN_COLUMNS).where(
-                        in_ids(self.session, User.id, chunk), User.org_id == self.org_id
-                    )
-                )
-            }
+            users = self._user_states(chunk)
+            if resolver is None and any(
+                u.is_active and u.deprovisioned_at is None for u in users.values()
+            ):
+                resolver = self.resolver()
             groups: dict[UUID, list[licensing.GroupRef]] = defaultdict(list)
-            if rules:
+            if resolver is not None and resolver.rules:
                 for user_id, group_id, external_id, display_name in self.session.execute(
                     select(Membership.user_id, Group.id, Group.external_id, Group.display_name)
                     .join(Group, Group.id == Membership.group_id)
@@ -834,9 +857,35 @@ class ProvisioningService:
                     continue
                 is_active = user.is_active and user.deprovisioned_at is None
                 user_groups = groups[user_id]
-                desired = resolver.effective_roles(user_groups) if is_active else {}
+                desired = (
+                    resolver.effective_roles(user_groups)
+                    if is_active and resolver is not None
+                    else {}
+                )
                 plans.append(AccessPlan(user, user_groups, current[user_id], desired, is_active))
         return plans
+
+    def _user_states(self, ids: Sequence[UUID]) -> dict[UUID, UserState]:
+        """What recomputing reads of these users; one changed by this request is not read
+        again: its object in the session is the truth of this transaction."""
+        if len(ids) <= FEW:
+            loaded = [self.session.identity_map.get(identity_key(User, i)) for i in ids]
+            if all(u is not None and u.org_id == self.org_id for u in loaded):
+                return {
+                    u.id: UserState(
+                        u.id, u.user_name, u.is_active, u.deprovisioned_at, u.seat, u.pending_since
+                    )
+                    for u in loaded
+                    if u is not None
+                }
+        return {
+            row.id: UserState._make(row)
+            for row in self.session.execute(
+                select(*PLAN_COLUMNS).where(
+                    in_ids(self.session, User.id, ids), User.org_id == self.org_id
+                )
+            )
+        }
 
     def _guard(self, plans: list[AccessPlan], reason: str) -> list[AccessPlan]:
         """Hold the grants of a change over the organization's mass-grant thresholds."""
@@ -916,7 +965,8 @@ class ProvisioningService:
         `_write_access`: a rule change can touch 50,000 users in one transaction.
         """
         user, current, desired = plan.user, plan.current, plan.desired
-        catalogue = self.catalogue()
+        # A user losing all access needs no role lookups: spare reading the custom roles.
+        catalogue = self.catalogue() if desired or self._recording is not None else BUILT_IN_ROLES
         wants_paid = any(catalogue.get(a.role_key).is_paid for a in desired.values())
         holds_paid = user.seat == SeatKind.PAID
         if wants_paid or holds_paid:

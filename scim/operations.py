@@ -69,13 +69,16 @@ def authenticate(
     request_id: str | None = None,
     source_ip: str | None = None,
     user_agent: str | None = None,
+    reads_only: bool = False,
 ) -> Context:
     """The bearer token's organization as a service context, or 401."""
     scheme, _, secret = authorization.strip().partition(" ")
     challenge = {"WWW-Authenticate": 'Bearer realm="scim"'}
     if scheme.lower() != "bearer" or not secret.strip():
         raise ScimError(HTTPStatus.UNAUTHORIZED, "a bearer token is required", headers=challenge)
-    token = organizations.authenticate_token(session, secret.strip())
+    token = organizations.authenticate_token(
+        session, secret.strip(), with_organization=not reads_only
+    )
     if token is None:
         challenge = {"WWW-Authenticate": 'Bearer realm="scim", error="invalid_token"'}
         raise ScimError(
@@ -97,7 +100,9 @@ def authenticate(
         source_ip=source_ip,
         user_agent=user_agent,
     )
-    service = ProvisioningService(session, token.organization, actor)
+    service = ProvisioningService(
+        session, token.org_id if reads_only else token.organization, actor
+    )
     return Context(
         session=session,
         service=service,
@@ -276,19 +281,19 @@ def _user_outcome(
     return Outcome(body, status, headers)
 
 
-def _page_ids(
+def _page_rows(
     session: Session,
-    model: type[User] | type[Group],
+    model: type[Listed],
     conditions: Sequence[ColumnElement[bool]],
     sort: Any,
     page: Page,
     filtered: bool,
-) -> tuple[int, list[UUID]]:
-    """The total and one page of ids in a stable order.
+) -> tuple[int, list[Listed]]:
+    """The total and one page of rows in a stable order, in one query.
 
-    Ids come first (an index-only scan), the rows after: OFFSET deep into 100,000 users would
-    otherwise read every skipped row. The total rides along as a window count, so a lookup by
-    userName is one query, not two.
+    The page is chosen by id first (an index-only scan), and only its rows are read: OFFSET
+    deep into 100,000 users would otherwise read every skipped row. A filtered page carries
+    its total as a window count, so a lookup by userName is one query, not two or three.
     """
 
     def count() -> int:
@@ -306,29 +311,20 @@ def _page_ids(
         .offset(page.start_index - 1)
         .limit(page.count)
     )
+    if filtered:
+        window = window.add_columns(func.count().over().label("total"))
+    chosen = window.subquery()
+    columns = [chosen.c.total] if filtered else []
+    rows = session.execute(
+        select(model, *columns).join(chosen, chosen.c.id == model.id).order_by(*order)
+    ).all()
+    listed: list[Listed] = [row[0] for row in rows]
     if not filtered:
         # Listing everything: an index-only count beats a window over every row.
-        return count(), list(session.scalars(window))
-    rows = session.execute(window.add_columns(func.count().over())).all()
+        return count(), listed
     if rows:
-        return rows[0][1], [row[0] for row in rows]
+        return int(rows[0][1]), listed
     return (0 if page.start_index == 1 else count()), []
-
-
-def _page_rows(
-    session: Session,
-    model: type[Listed],
-    conditions: Sequence[ColumnElement[bool]],
-    sort: Any,
-    page: Page,
-    filtered: bool,
-) -> tuple[int, list[Listed]]:
-    """The total and one page of rows, in the page's order."""
-    total, ids = _page_ids(session, model, conditions, sort, page, filtered)
-    if not ids:
-        return total, []
-    found = {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))}
-    return total, [found[i] for i in ids]
 
 
 def list_users(context: Context, query: Query) -> Outcome:

@@ -25,6 +25,7 @@ bp = Blueprint("scim", __name__, url_prefix="/scim/v2")
 log = logging.getLogger(__name__)
 OPENAPI = Path(__file__).with_name("openapi.json")
 PREFIX = "/scim/v2"
+READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 def settings() -> Settings:
@@ -84,6 +85,7 @@ def run(operation: Callable[[operations.Context], Outcome]) -> Response:
             request_id=current_request_id(),
             source_ip=request.remote_addr,
             user_agent=request.user_agent.string or None,
+            reads_only=request.method in READ_METHODS,
         )
         outcome = operation(context)
     return scim_response(outcome.body, outcome.status, outcome.headers)
