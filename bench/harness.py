@@ -95,7 +95,8 @@ class Response:
 
 class HttpClient:
     """A small HTTP/1.1 client with one connection per thread, reused while the server keeps it
-    open (gunicorn's sync workers and wsgiref close after each response; http.client reconnects).
+    open, as an IdP's client does (gunicorn's gthread workers keep it; sync workers and wsgiref
+    close it after each response, and then http.client reconnects).
     """
 
     def __init__(self, base_url: str, token: str | None = None) -> None:

@@ -61,7 +61,8 @@ class Plan:
                 f"(one of {self.big_group:,} members, one of 10, one empty, the rest of 10)"
             ),
             "server": (
-                f"gunicorn, deploy/gunicorn.conf.py, {self.workers} sync workers, "
+                f"gunicorn, deploy/gunicorn.conf.py, {self.workers} workers of its default "
+                "BLUE_THREADS=4 (gthread, connections kept alive), "
                 "BLUE_SCIM_RATE_LIMIT=0, BLUE_MAX_REQUESTS=0, BLUE_LOG_LEVEL=WARNING"
             ),
             "client": (

@@ -97,9 +97,12 @@ bind = [
     if address.strip()
 ]
 workers = _env_int("BLUE_WORKERS", min(2 * _available_cpus() + 1, _MAX_DEFAULT_WORKERS), 1)
-# Threads > 1 switch to gthread. Each thread may hold a database connection at once, so the
-# application's pool size must be at least BLUE_THREADS.
-threads = _env_int("BLUE_THREADS", 1, 1)
+# Threads > 1 switch to gthread, the default: a request mostly waits on PostgreSQL, and gthread
+# keeps an identity provider's connection alive between requests where a sync worker closes it
+# after each response (a new TCP connection per SCIM call cost about a quarter of a lookup's
+# time in bench/). Each thread may hold a database connection at once, so the application's
+# pool size must be at least BLUE_THREADS.
+threads = _env_int("BLUE_THREADS", 4, 1)
 worker_class = "gthread" if threads > 1 else "sync"
 # The application object is built in each worker after fork: a preloaded SQLAlchemy engine would
 # hand the same pooled sockets to every worker.
