@@ -281,19 +281,19 @@ def _user_outcome(
     return Outcome(body, status, headers)
 
 
-def _page_rows(
+def _page_ids(
     session: Session,
-    model: type[Listed],
+    model: type[User] | type[Group],
     conditions: Sequence[ColumnElement[bool]],
     sort: Any,
     page: Page,
     filtered: bool,
-) -> tuple[int, list[Listed]]:
-    """The total and one page of rows in a stable order, in one query.
+) -> tuple[int, list[UUID]]:
+    """The total and one page of ids in a stable order.
 
-    The page is chosen by id first (an index-only scan), and only its rows are read: OFFSET
-    deep into 100,000 users would otherwise read every skipped row. A filtered page carries
-    its total as a window count, so a lookup by userName is one query, not two or three.
+    Ids come first (an index-only scan), the rows after: OFFSET deep into 100,000 users would
+    otherwise read every skipped row. The total rides along as a window count, so a lookup by
+    userName is one query, not two.
     """
 
     def count() -> int:
@@ -311,20 +311,29 @@ def _page_rows(
         .offset(page.start_index - 1)
         .limit(page.count)
     )
-    if filtered:
-        window = window.add_columns(func.count().over().label("total"))
-    chosen = window.subquery()
-    columns = [chosen.c.total] if filtered else []
-    rows = session.execute(
-        select(model, *columns).join(chosen, chosen.c.id == model.id).order_by(*order)
-    ).all()
-    listed: list[Listed] = [row[0] for row in rows]
     if not filtered:
         # Listing everything: an index-only count beats a window over every row.
-        return count(), listed
+        return count(), list(session.scalars(window))
+    rows = session.execute(window.add_columns(func.count().over())).all()
     if rows:
-        return int(rows[0][1]), listed
+        return rows[0][1], [row[0] for row in rows]
     return (0 if page.start_index == 1 else count()), []
+
+
+def _page_rows(
+    session: Session,
+    model: type[Listed],
+    conditions: Sequence[ColumnElement[bool]],
+    sort: Any,
+    page: Page,
+    filtered: bool,
+) -> tuple[int, list[Listed]]:
+    """The total and one page of rows, in the page's order."""
+    total, ids = _page_ids(session, model, conditions, sort, page, filtered)
+    if not ids:
+        return total, []
+    found = {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))}
+    return total, [found[i] for i in ids]
 
 
 def list_users(context: Context, query: Query) -> Outcome:
