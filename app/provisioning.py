@@ -898,16 +898,18 @@ class ProvisioningService:
         # Skip the bookkeeping when no threshold can be crossed: a change cannot grant more
         # seats or admin roles than it has users.
         reach = len(plans)
-        if reach <= thresholds.max_new_paid_seats and reach <= thresholds.max_new_project_admins:
-            if reach <= thresholds.share_floor:
-                return plans
-            if reach <= thresholds.max_new_paid_share * max(self._active_user_count(), 1):
-                return plans
+        if reach <= min(
+            thresholds.max_new_paid_seats,
+            thresholds.max_new_project_admins,
+            thresholds.share_floor,
+        ):
+            return plans
         catalogue = self.catalogue()
         before = {str(p.user.id): p.access_before(catalogue) for p in plans}
         after = {str(p.user.id): p.access_desired(catalogue) for p in plans}
         split = licensing.split_change(before, after, catalogue)
-        decision = licensing.evaluate_guard(split, self._active_user_count(), thresholds)
+        active = self._active_users_for_share(len(split.new_paid_seat_user_ids), thresholds)
+        decision = licensing.evaluate_guard(split, active, thresholds)
         if not decision.is_held:
             return plans
         granted = sorted({c.user_id for c in split.grants} | set(split.new_paid_seat_user_ids))
@@ -944,19 +946,29 @@ class ProvisioningService:
             kept.append(replace(plan, desired=desired))
         return kept
 
-    def _active_user_count(self) -> int:
-        return (
-            self.session.scalar(
-                select(func.count())
-                .select_from(User)
-                .where(
-                    User.org_id == self.org_id,
-                    User.is_active.is_(True),
-                    User.deprovisioned_at.is_(None),
-                )
+    def _active_users_for_share(self, new_paid: int, thresholds: licensing.GuardThresholds) -> int:
+        """Active users, counted only as far as the share threshold can tell.
+
+        The share rule holds a change when new_paid / active > the share limit, that is when
+        fewer than new_paid / limit users are active: counting up to that bound answers it
+        exactly, so a change of 50 members reads at most a few hundred rows, not the whole
+        directory. Below the bound the count is exact (the held change's reason shows it).
+        """
+        if new_paid <= thresholds.share_floor:
+            return 0  # the share rule cannot apply; evaluate_guard does not look at the count
+        share = thresholds.max_new_paid_share
+        bound = int(new_paid / share) + 1 if share > 0 else None
+        live = (
+            select(User.id)
+            .where(
+                User.org_id == self.org_id,
+                User.is_active.is_(True),
+                User.deprovisioned_at.is_(None),
             )
-            or 0
+            .limit(bound)
+            .subquery()
         )
+        return self.session.scalar(select(func.count()).select_from(live)) or 0
 
     def _apply_access(self, plan: AccessPlan, reason: str, writes: AccessWrites) -> bool:
         """Decide one user's assignments and seat and queue the rows that record them.

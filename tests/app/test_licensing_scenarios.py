@@ -242,6 +242,38 @@ def test_mass_grant_is_held_until_confirmed(service: ProvisioningService, sessio
     assert held.status == "confirmed"
 
 
+@pytest.mark.parametrize(
+    ("others", "held_reason"),
+    [
+        # 12 new paid seats among 40 active users is 30%, over the 25% limit: held, and the
+        # reason gives the exact share.
+        (28, "new paid seats for 30% of active users exceed the limit of 25%"),
+        # Among 60 it is 20%: applied. Counting stops at 49 users (12 / 0.25 + 1), which
+        # already proves the share under the limit.
+        (48, None),
+    ],
+)
+def test_share_of_active_users_is_measured_without_counting_everyone(
+    service: ProvisioningService, session: Session, others: int, held_reason: str | None
+) -> None:
+    service.set_guard_thresholds(
+        max_new_paid_seats=1000, max_new_paid_share=0.25, max_new_project_admins=1000
+    )
+    everyone = group(service, "Everyone")
+    members = [service.create_user(UserSpec(user_name=f"e{i}@x.example")) for i in range(12)]
+    for i in range(others):
+        service.create_user(UserSpec(user_name=f"o{i}@x.example"))
+    for user in members:
+        join(service, everyone, user)
+    service.create_rule(RuleSpec("displayName", "Everyone", "team_member"))
+    held = session.scalars(select(HeldChange)).all()
+    if held_reason is None:
+        assert held == [] and all(u.seat == "paid" for u in members)
+    else:
+        assert [h.reasons for h in held] == [[held_reason]]
+        assert all(u.seat == "none" for u in members)
+
+
 def test_revocations_apply_even_when_grants_are_held(
     service: ProvisioningService, session: Session
 ) -> None:
