@@ -75,7 +75,8 @@ MULTI_VALUED = ("emails", "phoneNumbers", "addresses", "photos", "roles", "x509C
 BATCH = 1000
 Scoped = TypeVar("Scoped", User, Group, IdpConnection, MappingRule, HeldChange)
 _T = TypeVar("_T")
-BUILT_IN_ROLES = licensing.RoleCatalogue(())
+# The roles of an organization without custom roles.
+BUILT_IN_CATALOGUE = licensing.RoleCatalogue(())
 # Up to this many users, recomputing takes the ones already in the session from it.
 FEW = 10
 # Queued audit rows that trigger a bulk write: COPY is cheap per row, dear per statement.
@@ -978,7 +979,9 @@ class ProvisioningService:
         """
         user, current, desired = plan.user, plan.current, plan.desired
         # A user losing all access needs no role lookups: spare reading the custom roles.
-        catalogue = self.catalogue() if desired or self._recording is not None else BUILT_IN_ROLES
+        catalogue = (
+            self.catalogue() if desired or self._recording is not None else BUILT_IN_CATALOGUE
+        )
         wants_paid = any(catalogue.get(a.role_key).is_paid for a in desired.values())
         holds_paid = user.seat == SeatKind.PAID
         if wants_paid or holds_paid:
