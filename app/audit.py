@@ -210,8 +210,9 @@ def _event_text(
     Written out rather than encoded as a list (100,000 events in a rule change): the text is
     exactly what `_json` gives for `[seq, prev_hash, action, target_type, target_id]`.
     """
-    parts = [_json_scalar(values[name]) for name in ("action", "target_type", "target_id")]
-    return f"[{_json_scalar(seq)},{_json_scalar(prev_hash)},{','.join(parts)},{before},{after}]"
+    action, target_type = _json_scalar(values["action"]), _json_scalar(values["target_type"])
+    target_id = _json_scalar(values["target_id"])
+    return f"[{seq:d},{_quote(prev_hash)},{action},{target_type},{target_id},{before},{after}]"
 
 
 def _json_scalar(value: Any) -> str:
