@@ -1,6 +1,6 @@
 """Mapping rules: which IdP groups give which role in which Blue project."""
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -201,17 +201,22 @@ class RoleResolver:
         return tuple(sorted(mapped, key=lambda group: group.group_id))
 
     def effective_roles(self, groups: Iterable[GroupRef]) -> dict[str, Assignment]:
-        key = self._mapped(groups)
-        found = self._effective.get(key)
-        if found is None:
-            found = effective_roles(key, self.rules, self.catalogue, self.default_role_key)
-            self._effective[key] = found
-        return found
+        return self._remembered(self._effective, effective_roles, groups)
 
     def free_fallback_roles(self, groups: Iterable[GroupRef]) -> dict[str, Assignment]:
+        return self._remembered(self._fallback, free_fallback_roles, groups)
+
+    def _remembered(
+        self,
+        answers: dict[tuple[GroupRef, ...], dict[str, Assignment]],
+        resolve: Callable[
+            [Iterable[GroupRef], Iterable[MappingRule], RoleCatalogue, str | None],
+            dict[str, Assignment],
+        ],
+        groups: Iterable[GroupRef],
+    ) -> dict[str, Assignment]:
         key = self._mapped(groups)
-        found = self._fallback.get(key)
+        found = answers.get(key)
         if found is None:
-            found = free_fallback_roles(key, self.rules, self.catalogue, self.default_role_key)
-            self._fallback[key] = found
+            found = answers[key] = resolve(key, self.rules, self.catalogue, self.default_role_key)
         return found
