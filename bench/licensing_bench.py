@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db import make_engine, make_sessions
 from app.models import Organization
 from app.provisioning import Actor, GroupSpec, MemberChange, ProvisioningService, RuleSpec
-from bench.harness import Measurement, Postgres
+from bench.harness import Measurement, Postgres, freeze_garbage
 from bench.plan import Plan, log
 from bench.report import Report
 from bench.seed import SeededGroup, organization_id, seed_directory
@@ -49,6 +49,7 @@ def run_licensing(postgres: Postgres, plan: Plan, report: Report) -> None:
         big_name="Half",
         small_name="Ten",
     )
+    freeze_garbage()
     report.notes.append(
         f"C: the organization has a paid-seat tier of {plan.users:,} (policy allow) and its "
         "mass-grant guard raised above the directory's size (set_guard_thresholds), so the rule "

@@ -6,6 +6,7 @@ deploy/README.md for the table. Gunicorn applies the module-level names that mat
 and ignores the rest, so helpers here start with an underscore.
 """
 
+import gc
 import json
 import math
 import os
@@ -146,3 +147,15 @@ access_log_format = (
 )
 errorlog = "-"
 loglevel = os.environ.get("BLUE_LOG_LEVEL", "INFO").strip().lower()
+
+
+# --- garbage collection --------------------------------------------------------------------------
+def post_worker_init(worker: Any) -> None:
+    """Once the worker has built the application, hide its objects from the cyclic collector.
+
+    The modules, SQLAlchemy metadata and Flask app (about 130,000 objects) live as long as the
+    worker, yet every full collection walked them all: a 67 ms pause, now and then, in whatever
+    request was running, which set the p99 of batch PATCHes in bench/. Frozen objects are never
+    collected; what requests create still is.
+    """
+    gc.freeze()
