@@ -78,8 +78,6 @@ _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
 # The roles of an organization without custom roles.
 BUILT_IN_CATALOGUE = licensing.RoleCatalogue(())
-# Up to this many users, recomputing takes the ones already in the session from it.
-FEW = 10
 # Queued audit rows that trigger a bulk write: COPY is cheap per row, dear per statement.
 WRITE_BATCH = 10_000
 # Users planned per round trip once a change is large (ids travel as one array parameter).
@@ -299,12 +297,21 @@ class ProvisioningService:
         row_id: str | UUID,
         label: str,
         keep: Callable[[Scoped], bool] | None = None,
+        lock: bool = False,
     ) -> Scoped:
         """A row of this organization by id, or NotFoundError: another organization's rows
         are indistinguishable from missing ones. A row this transaction already loaded is
-        not read again (a SCIM request checks the user, then changes it)."""
+        not read again (a SCIM request checks the user, then changes it), unless `lock` asks
+        for it locked (FOR NO KEY UPDATE) and read afresh."""
         parsed = row_id if isinstance(row_id, UUID) else _parse_uuid(row_id)
-        row = self.session.get(model, parsed) if parsed is not None else None
+        row = None
+        if parsed is not None:
+            row = self.session.get(
+                model,
+                parsed,
+                with_for_update={"key_share": True} if lock else None,
+                populate_existing=lock,
+            )
         if row is None or row.org_id != self.org_id or (keep is not None and not keep(row)):
             raise NotFoundError(f"{label} {row_id} not found")
         return row
@@ -373,6 +380,9 @@ class ProvisioningService:
                 raise ConflictError(f"userName {spec.user_name!r} is already taken")
         before = self._user_snapshot(user)
         was_active = user.is_active
+        if spec.is_active is not None and spec.is_active != was_active:
+            # (De)activation changes the seat: the seat counter before this user's row.
+            self._lock_organization()
         self._write_user(user, spec)
         after = self._user_snapshot(user)
         if after == before:
@@ -400,15 +410,15 @@ class ProvisioningService:
         group_ids = self.session.scalars(
             select(Membership.group_id).where(Membership.user_id == user.id)
         ).all()
+        # Locks in the order every path takes them: group rows, the seat counter, then
+        # memberships and users' rows (a member change locks its group, then grants; a
+        # promotion holds the counter, then updates users). Any other order deadlocks
+        # against a change of one of these groups or a promotion of this user
+        # (test_parallel_deletes_and_member_changes_in_shared_groups_never_deadlock).
+        self._touch_groups(group_ids)
+        self._lock_organization()
         if group_ids:
             self.session.execute(delete(Membership).where(Membership.user_id == user.id))
-        # Group rows stay locked until commit once their versions are bumped, and every delete
-        # of a member of a 50,000-member group waits for that lock: bump them last. Releasing
-        # a paid seat locks the organization's seat counter, which every path takes after
-        # group rows (a member change locks its group, then grants): then bump them first.
-        touch_last = user.seat != SeatKind.PAID
-        if not touch_last:
-            self._touch_groups(group_ids)
         user.is_active = False
         user.deprovisioned_at = utcnow()
         user.version += 1
@@ -417,8 +427,6 @@ class ProvisioningService:
         self._audit("user.deleted", "user", user.id, before, after)
         self._end_sessions(user.id)
         self._recompute([user.id], reason="user_deleted")
-        if touch_last:
-            self._touch_groups(group_ids)
 
     def _end_sessions(self, user_id: UUID) -> None:
         """A deprovisioned user's SSO sessions end now, whoever deprovisioned them."""
@@ -540,7 +548,10 @@ class ProvisioningService:
         expected_version: int | None = None,
     ) -> Group:
         """Change a group's attributes and apply member additions/removals, atomically."""
-        group = self.get_group(group_id)
+        # Locked first, as every path locks group rows before the organization's seat counter
+        # (which granting a seat takes): the other order deadlocks against a member's delete.
+        # Read under the lock, the version is never reused by two concurrent changes.
+        group = self._scoped(Group, group_id, "group", lock=True)
         self._check_version(group.version, expected_version)
         before = {"display_name": group.display_name, "external_id": group.external_id}
         if spec.display_name != group.display_name:
@@ -807,6 +818,9 @@ class ProvisioningService:
         ids = sorted(set(user_ids), key=attrgetter("int"))  # UUID order, sorted in C
         if not ids:
             return
+        # Seats and pending marks change only under the seat counter's lock: take it before
+        # reading them, or a promotion committed meanwhile goes unseen and the count drifts.
+        self._lock_organization()
         plans = self._plan(ids)
         if guard:
             plans = self._guard(plans, reason)
@@ -868,18 +882,9 @@ class ProvisioningService:
         return plans
 
     def _user_states(self, ids: Sequence[UUID]) -> dict[UUID, UserState]:
-        """What recomputing reads of these users; one changed by this request is not read
-        again: its object in the session is the truth of this transaction."""
-        if len(ids) <= FEW:
-            loaded = [self.session.identity_map.get(identity_key(User, i)) for i in ids]
-            if all(u is not None and u.org_id == self.org_id for u in loaded):
-                return {
-                    u.id: UserState(
-                        u.id, u.user_name, u.is_active, u.deprovisioned_at, u.seat, u.pending_since
-                    )
-                    for u in loaded
-                    if u is not None
-                }
+        """What recomputing reads of these users, read now: under the seat counter's lock, not
+        from objects this request loaded before taking it (a promotion may have come between).
+        """
         return {
             row.id: UserState._make(row)
             for row in self._rows(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from flask import Flask
@@ -51,6 +52,34 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
     with engine.begin() as connection:
         migrate.upgrade(connection=connection)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def separate_database(settings: Settings) -> Iterator[Settings]:
+    """Settings of a migrated PostgreSQL database of its own whose transactions really commit,
+    dropped afterwards: for concurrency and locking tests (mark them postgresql_only)."""
+    if not POSTGRES_URL or make_url(settings.database_url).get_backend_name() != "postgresql":
+        raise RuntimeError("separate_database is for postgresql_only tests")
+    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"blue_race_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(settings.database_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate.upgrade(url)
+        yield replace(settings, database_url=url)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def committing_engine(separate_database: Settings) -> Iterator[Engine]:
+    """An engine on that database, for threads that each run their own transactions."""
+    engine = make_engine(separate_database.database_url, pool_size=25, max_overflow=5)
     yield engine
     engine.dispose()
 

@@ -13,7 +13,15 @@ from sqlalchemy.orm import Session
 
 from app import audit, organizations
 from app.db import make_sessions
-from app.models import AuditEvent, HeldChange, Organization, RoleAssignment, SeatEvent, User
+from app.models import (
+    AuditEvent,
+    HeldChange,
+    Membership,
+    Organization,
+    RoleAssignment,
+    SeatEvent,
+    User,
+)
 from app.provisioning import (
     Actor,
     ContractSpec,
@@ -357,6 +365,79 @@ def test_parallel_grants_never_exceed_the_last_seats(committing_engine: Engine) 
         # Twenty writers sealed their events into one chain without a gap or a fork.
         chain = audit.verify(session, org_id)
         assert chain.is_ok and chain.count > 20
+
+
+@pytest.mark.postgresql_only
+def test_parallel_deletes_and_member_changes_in_shared_groups_never_deadlock(
+    committing_engine: Engine,
+) -> None:
+    # Deletes of free users bump their groups' versions last; deletes of paid users first,
+    # before the seat counter. Both must get along with each other and with member additions.
+    sessions = make_sessions(committing_engine)
+    slug = f"shared-{uuid.uuid4().hex[:8]}"
+    with sessions.begin() as session:
+        org = organizations.create_organization(session, "Shared", slug, paid_seats=4)
+        org_id = org.id
+        service = ProvisioningService(session, org, ACTOR)
+        service.set_contract(ContractSpec(paid_seat_tier=4, policy="hold"))
+        service.create_rule(RuleSpec("displayName", "Engineering", "team_member"))
+        paid = [service.create_user(UserSpec(user_name=f"p{i}@x.example")) for i in range(6)]
+        free = [service.create_user(UserSpec(user_name=f"f{i}@x.example")) for i in range(6)]
+        joiners = [service.create_user(UserSpec(user_name=f"j{i}@x.example")) for i in range(6)]
+        engineering = service.create_group(
+            GroupSpec("Engineering", member_ids=[str(u.id) for u in paid])
+        )
+        everyone = service.create_group(
+            GroupSpec("Everyone", member_ids=[str(u.id) for u in [*paid, *free]])
+        )
+        leaving = [u.id for u in [*paid, *free]]
+        joining = [u.id for u in joiners]
+        group_ids = [engineering.id, everyone.id]
+    barrier = threading.Barrier(len(leaving) + len(joining))
+    errors: list[BaseException] = []
+
+    def work(changes: list[Any]) -> None:
+        try:
+            barrier.wait()
+            # One transaction per change, as an IdP sends one request per user or group.
+            for change in changes:
+                with sessions.begin() as session:
+                    change(ProvisioningService(session, org_id, ACTOR))
+        except BaseException as error:  # collected and re-raised in the test thread
+            errors.append(error)
+
+    def delete(user_id: uuid.UUID) -> list[Any]:
+        return [lambda service: service.delete_user(user_id)]
+
+    def join(user_id: uuid.UUID) -> list[Any]:
+        def add_to(group_id: uuid.UUID) -> Any:
+            def add(service: ProvisioningService) -> None:
+                group = service.get_group(group_id)
+                change = MemberChange(added=[str(user_id)])
+                service.update_group(group_id, GroupSpec(group.display_name), change)
+
+            return add
+
+        return [add_to(group_id) for group_id in group_ids]
+
+    changes = [delete(u) for u in leaving] + [join(u) for u in joining]
+    threads = [threading.Thread(target=work, args=(c,)) for c in changes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [], [str(e)[:600] for e in errors]
+    with sessions.begin() as session:
+        members = set(
+            session.scalars(select(Membership.user_id).where(Membership.group_id.in_(group_ids)))
+        )
+        assert members == set(joining)
+        final = session.get(Organization, org_id)
+        assert final is not None
+        summary = seat_summary(session, final)
+        # Every joiner is in Engineering now; four of them fit the tier, two wait.
+        assert (summary.paid, summary.pending) == (4, 2) and final.paid_seat_count == 4
+        assert audit.verify(session, org_id).is_ok
 
 
 @pytest.mark.parametrize(("policy", "accepted"), [("refuse", False), ("default", True)])

@@ -9,10 +9,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import os
 import threading
-import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -27,13 +24,12 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from lxml import etree  # type: ignore[import-untyped]
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import create_app, crypto, migrate
+from app import create_app, crypto
 from app.config import Settings
-from app.db import make_engine, utcnow
+from app.db import utcnow
 from app.models import (
     AuditEvent,
     IdpConnection,
@@ -1500,23 +1496,6 @@ def test_update_saml_creates_an_sp_key_when_one_is_needed(
 
 
 # ------------------------------------------------------------------------ concurrency
-
-
-@pytest.fixture
-def separate_database(settings: Settings) -> Iterator[Settings]:
-    """A database of its own whose transactions really commit, dropped afterwards."""
-    admin = make_engine(os.environ["BLUE_TEST_DATABASE_URL"], isolation_level="AUTOCOMMIT")
-    name = f"blue_saml_race_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(settings.database_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        migrate.upgrade(url)
-        yield replace(settings, database_url=url)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.mark.postgresql_only
