@@ -9,10 +9,10 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from operator import attrgetter
-from typing import Any, NamedTuple, TypeVar, TypeVarTuple
+from typing import Any, NamedTuple, TypeVar, TypeVarTuple, cast
 from uuid import UUID
 
-from sqlalchemy import Result, Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy import CursorResult, Result, Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -382,7 +382,7 @@ class ProvisioningService:
         was_active = user.is_active
         if spec.is_active is not None and spec.is_active != was_active:
             # (De)activation changes the seat: the seat counter before this user's row.
-            self._lock_organization()
+            self._lock_seats_if_in_play()
         self._write_user(user, spec)
         after = self._user_snapshot(user)
         if after == before:
@@ -416,7 +416,7 @@ class ProvisioningService:
         # against a change of one of these groups or a promotion of this user
         # (test_parallel_deletes_and_member_changes_in_shared_groups_never_deadlock).
         self._touch_groups(group_ids)
-        self._lock_organization()
+        self._lock_seats_if_in_play()
         if group_ids:
             self.session.execute(delete(Membership).where(Membership.user_id == user.id))
         user.is_active = False
@@ -809,6 +809,15 @@ class ProvisioningService:
             self.session.refresh(self.organization, with_for_update={"key_share": True})
             self._org_locked = True
 
+    def _lock_seats_if_in_play(self) -> None:
+        """Lock the seat counter unless no one in the organization can hold a seat (no rules,
+        no default role, no paid seat in use): then there is no seat to race for, and
+        deletes and deactivations need not wait for each other. A first rule created during
+        such a delete is caught by `_write_seats`, which grants seats to live users only."""
+        org = self.organization
+        if self._load_rules() or org.default_role_key is not None or org.paid_seat_count > 0:
+            self._lock_organization()
+
     def _recompute(self, user_ids: Iterable[UUID], reason: str, guard: bool = True) -> None:
         """Recompute roles and seats of exactly these users, in this transaction.
 
@@ -820,7 +829,7 @@ class ProvisioningService:
             return
         # Seats and pending marks change only under the seat counter's lock: take it before
         # reading them, or a promotion committed meanwhile goes unseen and the count drifts.
-        self._lock_organization()
+        self._lock_seats_if_in_play()
         plans = self._plan(ids)
         if guard:
             plans = self._guard(plans, reason)
@@ -1138,12 +1147,26 @@ class ProvisioningService:
             by_value[(new_seat.value, new_pending_since)].append(user)
         for (seat, pending_since), users in by_value.items():
             for chunk in _chunks(users, WRITE_BATCH):
-                self.session.execute(
-                    update(User)
-                    .where(in_ids(self.session, User.id, [u.id for u in chunk]))
-                    .values(seat=seat, pending_since=pending_since)
-                    .execution_options(synchronize_session=False)
+                statement = update(User).where(in_ids(self.session, User.id, [u.id for u in chunk]))
+                if seat != SeatKind.NONE:
+                    # A seat goes to live users only: one deactivated or deleted by a request
+                    # that did not wait for the seat counter (see _lock_seats_if_in_play)
+                    # makes this change fail rather than seat someone who has left.
+                    statement = statement.where(
+                        User.is_active.is_(True), User.deprovisioned_at.is_(None)
+                    )
+                result = cast(
+                    CursorResult[Any],
+                    self.session.execute(
+                        statement.values(seat=seat, pending_since=pending_since).execution_options(
+                            synchronize_session=False
+                        ),
+                    ),
                 )
+                if seat != SeatKind.NONE and result.rowcount != len(chunk):
+                    raise ConflictError(
+                        "users were deactivated or deleted while this change was applied; try again"
+                    )
                 for user in chunk:
                     # The row is written; keep a loaded object true without dirtying it.
                     loaded = self.session.identity_map.get(identity_key(User, user.id))

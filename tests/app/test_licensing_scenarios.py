@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app import audit, organizations
 from app.db import make_sessions
+from app.errors import ConflictError
 from app.models import (
     AuditEvent,
     HeldChange,
@@ -20,6 +21,7 @@ from app.models import (
     Organization,
     RoleAssignment,
     SeatEvent,
+    SeatKind,
     User,
 )
 from app.provisioning import (
@@ -30,6 +32,7 @@ from app.provisioning import (
     ProvisioningService,
     RuleSpec,
     UserSpec,
+    UserState,
 )
 from app.reports import seat_summary, user_access
 
@@ -365,6 +368,19 @@ def test_parallel_grants_never_exceed_the_last_seats(committing_engine: Engine) 
         # Twenty writers sealed their events into one chain without a gap or a fork.
         chain = audit.verify(session, org_id)
         assert chain.is_ok and chain.count > 20
+
+
+def test_a_seat_is_never_written_for_a_user_who_left_meanwhile(
+    service: ProvisioningService, session: Session
+) -> None:
+    # A delete in an organization without rules does not wait for the seat counter; a first
+    # rule planned from the user's state before that delete must fail, not seat them.
+    user = service.create_user(UserSpec(user_name="gone@x.example"))
+    planned = UserState(user.id, user.user_name, True, None, "none", None)
+    service.delete_user(user.id)
+    with pytest.raises(ConflictError, match="try again"):
+        service._write_seats([(planned, SeatKind.PAID, None)])
+    assert session.get(User, user.id).seat == "none"  # type: ignore[union-attr]
 
 
 @pytest.mark.postgresql_only
