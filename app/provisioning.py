@@ -415,10 +415,14 @@ class ProvisioningService:
         # promotion holds the counter, then updates users). Any other order deadlocks
         # against a change of one of these groups or a promotion of this user
         # (test_parallel_deletes_and_member_changes_in_shared_groups_never_deadlock).
-        self._touch_groups(group_ids)
-        self._lock_seats_if_in_play()
-        if group_ids:
-            self.session.execute(delete(Membership).where(Membership.user_id == user.id))
+        # Where no one can hold a seat, no other path writes this user's row after locking
+        # a group: the user goes first, and the groups (one may have 50,000 members, and
+        # every delete of a member waits for its row) stay locked only for the commit.
+        seats_in_play = self._seats_in_play()
+        if seats_in_play:
+            self._touch_groups(group_ids)
+            self._lock_organization()
+            self._delete_memberships(user.id, group_ids)
         user.is_active = False
         user.deprovisioned_at = utcnow()
         user.version += 1
@@ -427,6 +431,13 @@ class ProvisioningService:
         self._audit("user.deleted", "user", user.id, before, after)
         self._end_sessions(user.id)
         self._recompute([user.id], reason="user_deleted")
+        if not seats_in_play:
+            self._touch_groups(group_ids)
+            self._delete_memberships(user.id, group_ids)
+
+    def _delete_memberships(self, user_id: UUID, group_ids: Sequence[UUID]) -> None:
+        if group_ids:
+            self.session.execute(delete(Membership).where(Membership.user_id == user_id))
 
     def _end_sessions(self, user_id: UUID) -> None:
         """A deprovisioned user's SSO sessions end now, whoever deprovisioned them."""
@@ -726,15 +737,16 @@ class ProvisioningService:
 
     def _touch_groups(self, group_ids: Iterable[UUID]) -> None:
         ids = sorted(set(group_ids))
-        if ids:
+        if len(ids) > 1:
             # Lock in id order first: two deletes of users who share groups would otherwise
-            # lock the same rows in different orders and deadlock.
+            # lock the same rows in different orders and deadlock. One row needs no order.
             self.session.execute(
                 select(Group.id)
                 .where(Group.id.in_(ids))
                 .order_by(Group.id)
                 .with_for_update(key_share=True)
             )
+        if ids:
             self.session.execute(
                 update(Group)
                 .where(Group.id.in_(ids))
@@ -809,13 +821,21 @@ class ProvisioningService:
             self.session.refresh(self.organization, with_for_update={"key_share": True})
             self._org_locked = True
 
-    def _lock_seats_if_in_play(self) -> None:
-        """Lock the seat counter unless no one in the organization can hold a seat (no rules,
-        no default role, no paid seat in use): then there is no seat to race for, and
-        deletes and deactivations need not wait for each other. A first rule created during
-        such a delete is caught by `_write_seats`, which grants seats to live users only."""
+    def _seats_in_play(self) -> bool:
+        """Whether anyone in the organization can hold a seat: it has rules, a default role
+        or a paid seat in use. Where no one can, there is no seat to race for."""
         org = self.organization
-        if self._load_rules() or org.default_role_key is not None or org.paid_seat_count > 0:
+        return (
+            bool(self._load_rules())
+            or org.default_role_key is not None
+            or (org.paid_seat_count > 0)
+        )
+
+    def _lock_seats_if_in_play(self) -> None:
+        """Lock the seat counter unless no one can hold a seat: then deletes and
+        deactivations need not wait for each other. A first rule created during such a
+        delete is caught by `_write_seats`, which gives seats to live users only."""
+        if self._seats_in_play():
             self._lock_organization()
 
     def _recompute(self, user_ids: Iterable[UUID], reason: str, guard: bool = True) -> None:
