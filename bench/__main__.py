@@ -23,7 +23,7 @@ from bench.export_bench import run as run_exports
 from bench.harness import ROOT, VAR, CpuAccount, Postgres, load_average, machine_facts
 from bench.licensing_bench import run_licensing
 from bench.plan import Plan, log
-from bench.reference import RATE_RATIO, run_reference
+from bench.reference import rate_targets, run_reference
 from bench.report import Report, render_text, write_markdown
 from bench.scim_bench import run_scim, scenario_name
 
@@ -152,18 +152,12 @@ def compare_big_directory_with_reference(plan: Plan, report: Report) -> None:
     )
     if theirs_scenario is None:
         return
-    for operation in ("create user (POST /Users)", "lookup userName eq"):
-        mine = report.find(ours, operation)
-        theirs = report.find(theirs_scenario, operation)
-        if mine is None or theirs is None:
-            continue
-        ratio = mine.rate / theirs.rate if theirs.rate else float("inf")
-        report.target(
-            f"{operation}: ours at {plan.users:,} users vs reference at {plan.reference_users:,}",
-            f"≥ {RATE_RATIO}× the reference's rate",
-            f"{mine.rate:,.0f}/s vs {theirs.rate:,.0f}/s = {ratio:.2f}×",
-            ratio >= RATE_RATIO and mine.errors == 0,
-        )
+    rate_targets(
+        report,
+        theirs_scenario,
+        ours,
+        f"ours at {plan.users:,} users vs reference at {plan.reference_users:,}",
+    )
 
 
 if __name__ == "__main__":

@@ -145,7 +145,8 @@ def analyze(conninfo: str) -> None:
             connection.execute(f"ANALYZE {table}".encode())
 
 
-def check_targets(report: Report, reference: str, ours: str, users: int) -> None:
+def rate_targets(report: Report, reference: str, ours: str, compared: str) -> None:
+    """Creates and lookups in scenario `ours` at RATE_RATIO× or more of `reference`'s rate."""
     for operation in ("create user (POST /Users)", "lookup userName eq"):
         theirs = report.find(reference, operation)
         mine = report.find(ours, operation)
@@ -153,11 +154,15 @@ def check_targets(report: Report, reference: str, ours: str, users: int) -> None
             continue
         ratio = mine.rate / theirs.rate if theirs.rate else float("inf")
         report.target(
-            f"{operation}: ours vs reference at {users:,} users",
+            f"{operation}: {compared}",
             f"≥ {RATE_RATIO}× the reference's rate",
             f"{mine.rate:,.0f}/s vs {theirs.rate:,.0f}/s = {ratio:.2f}×",
             ratio >= RATE_RATIO and mine.errors == 0,
         )
+
+
+def check_targets(report: Report, reference: str, ours: str, users: int) -> None:
+    rate_targets(report, reference, ours, f"ours vs reference at {users:,} users")
     for name in (reference, ours):
         big = report.find(name, f"1-member PATCH add, {users:,}-member group")
         small = report.find(name, "1-member PATCH add, 10-member group")

@@ -351,8 +351,11 @@ def saml_slo(connection_id: str) -> ResponseReturnValue:
     return _no_store(_sp_logout(connection))
 
 
-def _signed_out(return_to: str | None) -> BaseResponse:
-    response = redirect(return_to) if return_to else jsonify({"status": "signed out"})
+def _signed_out(return_to: str | None, idp_url: str | None = None) -> BaseResponse:
+    """Our session cookie goes; the browser goes on to the IdP's sign-out URL when there is
+    one, else back to `return_to`, else it gets a plain answer."""
+    target = idp_url or return_to
+    response = redirect(target) if target else jsonify({"status": "signed out"})
     response.delete_cookie(sessions.COOKIE, path="/")
     return response
 
@@ -388,11 +391,7 @@ def _sp_logout(connection: SamlConnection) -> BaseResponse:
                         expires_at=utcnow() + REQUEST_LIFETIME,
                     )
                 )
-    if logout is None:
-        return _signed_out(return_to)
-    response = redirect(logout.url)
-    response.delete_cookie(sessions.COOKIE, path="/")
-    return response
+    return _signed_out(return_to, logout.url if logout is not None else None)
 
 
 def _idp_logout(
@@ -443,11 +442,7 @@ def _idp_logout(
         )
     except saml.SamlError:
         answer = None
-    if answer is None:
-        return _signed_out(None)
-    response = redirect(answer.url)
-    response.delete_cookie(sessions.COOKIE, path="/")
-    return response
+    return _signed_out(None, answer.url if answer is not None else None)
 
 
 def _logout_answered(

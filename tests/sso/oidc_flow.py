@@ -4,40 +4,24 @@ the flow (our login URL, the provider's authorization endpoint, our callback).""
 from __future__ import annotations
 
 import http.client
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from app import crypto, organizations
-from app.audit import Actor
+from app import crypto
 from app.config import Settings
-from app.models import AuditEvent, IdpConnection, Organization
-from app.provisioning import ProvisioningService, RuleSpec
+from app.models import IdpConnection, Organization
 from sso.oidc import OidcSettings
+from tests.sso.flow import (
+    service_for,
+)
 from tests.sso.oidc_provider import OidcProvider
 
-ACTOR = Actor(kind="cli", label="test")
 BLUE_URL = "https://acme.blue.example"
-
-
-def setup_org(session: Session, slug: str = "acme") -> Organization:
-    """An organization whose Engineering group members are team members everywhere."""
-    organization = organizations.create_organization(session, slug.title(), slug, 100)
-    service_for(session, organization).create_rule(
-        RuleSpec("displayName", "Engineering", "team_member")
-    )
-    session.commit()
-    return organization
-
-
-def service_for(session: Session, organization: Organization) -> ProvisioningService:
-    return ProvisioningService(session, organization, ACTOR)
 
 
 def add_connection(
@@ -94,33 +78,3 @@ def callback(client: FlaskClient, url: str) -> TestResponse:
 def login(client: FlaskClient, connection: IdpConnection) -> TestResponse:
     """A whole login through the provider; the browser's cookies stay in `client`."""
     return callback(client, authorize(start(client, connection)))
-
-
-def handoff_token(response: TestResponse) -> str:
-    """The token in the hand-off page's auto-submitted form."""
-    body = response.get_data(as_text=True)
-    match = re.search(r'name="token" value="([^"]+)"', body)
-    assert match is not None, body
-    return match.group(1)
-
-
-def refusals(session: Session) -> list[dict[str, Any]]:
-    """The recorded login.refused events, oldest first."""
-    session.expire_all()
-    events = session.scalars(
-        select(AuditEvent).where(AuditEvent.action == "login.refused").order_by(AuditEvent.id)
-    )
-    return [dict(event.after or {}) for event in events]
-
-
-def assert_refused(response: TestResponse, session: Session, reason: str) -> str:
-    """The browser got the error page and the audit trail says why; returns the page."""
-    body = response.get_data(as_text=True)
-    assert response.status_code == 403, body
-    assert "Sign-in refused" in body
-    recorded = refusals(session)
-    assert recorded, "no login.refused event"
-    assert recorded[-1]["reason"] == reason, recorded[-1]
-    cookies = response.headers.getlist("Set-Cookie")
-    assert not any(cookie.startswith("blue_sso=") for cookie in cookies)
-    return body

@@ -4,7 +4,6 @@ the flow (our login URL with its AuthnRequest, the POST to our ACS, the error pa
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,14 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from app import organizations
-from app.audit import Actor
 from app.config import Settings
-from app.models import AuditEvent, IdpConnection, Organization, User
-from app.provisioning import ProvisioningService, RuleSpec
+from app.models import IdpConnection, User
 from tests.sso.saml_idp import SAML, SAMLP, ServiceProviderUrls, TestIdp, decode_redirect
 
-ACTOR = Actor(kind="cli", label="test")
 BLUE_URL = "https://blue.example/sso/handoff"
 OKTA_ATTRIBUTES = {
     "email": ["jane@acme.example"],
@@ -32,20 +27,6 @@ OKTA_ATTRIBUTES = {
     "lastName": ["Doe"],
     "groups": ["Engineering", "Everyone"],
 }
-
-
-def setup_org(session: Session, slug: str = "acme") -> Organization:
-    """An organization whose Engineering group members are team members everywhere."""
-    organization = organizations.create_organization(session, slug.title(), slug, 100)
-    service_for(session, organization).create_rule(
-        RuleSpec("displayName", "Engineering", "team_member")
-    )
-    session.commit()
-    return organization
-
-
-def service_for(session: Session, organization: Organization) -> ProvisioningService:
-    return ProvisioningService(session, organization, ACTOR)
 
 
 def add_connection(
@@ -126,40 +107,10 @@ def issuer_of(request: Any) -> str:
     return str(issuer.text)
 
 
-def handoff_token(response: TestResponse) -> str:
-    """The token in the hand-off page's auto-submitted form."""
-    body = response.get_data(as_text=True)
-    match = re.search(r'name="token" value="([^"]+)"', body)
-    assert match is not None, body
-    return match.group(1)
-
-
 def signed_in(client: FlaskClient) -> bool:
     response = client.get("/sso/session")
     assert response.status_code in (200, 401)
     return response.status_code == 200
-
-
-def refusals(session: Session) -> list[dict[str, Any]]:
-    """The recorded login.refused events, oldest first."""
-    session.expire_all()
-    events = session.scalars(
-        select(AuditEvent).where(AuditEvent.action == "login.refused").order_by(AuditEvent.id)
-    )
-    return [dict(event.after or {}) for event in events]
-
-
-def assert_refused(response: TestResponse, session: Session, reason: str) -> str:
-    """The browser got the error page, the audit trail says why, and no session was opened."""
-    body = response.get_data(as_text=True)
-    assert response.status_code == 403, body
-    assert "Sign-in refused" in body
-    recorded = refusals(session)
-    assert recorded, "no login.refused event"
-    assert recorded[-1]["reason"] == reason, recorded[-1]
-    cookies = response.headers.getlist("Set-Cookie")
-    assert not any(cookie.startswith("blue_sso=") for cookie in cookies)
-    return body
 
 
 def user_named(session: Session, user_name: str) -> User:

@@ -18,7 +18,13 @@ from app import crypto, organizations
 from app.models import AuditEvent, IdpConnection, Organization
 from sso.oidc import OidcClient, ProviderMetadata
 from tests.app.test_admin_api import Api, assert_error
-from tests.sso.oidc_flow import assert_refused, login, setup_org
+from tests.sso.flow import (
+    assert_refused,
+    setup_org,
+)
+from tests.sso.oidc_flow import (
+    login,
+)
 from tests.sso.oidc_provider import OidcProvider, running_provider
 from tests.sso.saml_idp import TestIdp, key_pair
 from tests.support import admin_token, make_org

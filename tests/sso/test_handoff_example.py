@@ -26,13 +26,15 @@ from sqlalchemy.orm import Session
 from app import handoff
 from app.config import Settings
 from app.models import Organization
+from tests.sso.flow import (
+    handoff_token,
+    service_for,
+    setup_org,
+)
 from tests.sso.oidc_flow import (
     BLUE_URL,
     add_connection,
-    handoff_token,
     login,
-    service_for,
-    setup_org,
 )
 from tests.sso.oidc_provider import OidcProvider, running_provider
 

@@ -22,17 +22,19 @@ from app.db import utcnow
 from app.models import IdpConnection, LoginIdentity, Organization, SsoRequest, User
 from app.provisioning import UserSpec
 from sso.oidc import OidcClient, OidcError
-from tests.sso.oidc_flow import (
-    BLUE_URL,
-    add_connection,
+from tests.sso.flow import (
     assert_refused,
-    authorize,
-    callback,
     handoff_token,
-    login,
     refusals,
     service_for,
     setup_org,
+)
+from tests.sso.oidc_flow import (
+    BLUE_URL,
+    add_connection,
+    authorize,
+    callback,
+    login,
     start,
 )
 from tests.sso.oidc_provider import REMOVE, OidcProvider, running_provider, s256

@@ -43,18 +43,20 @@ from app.models import (
 )
 from app.provisioning import UserSpec
 from sso import saml
+from tests.sso.flow import (
+    assert_refused,
+    handoff_token,
+    refusals,
+    service_for,
+    setup_org,
+)
 from tests.sso.saml_flow import (
     BLUE_URL,
     OKTA_ATTRIBUTES,
     add_connection,
-    assert_refused,
     connection_row,
-    handoff_token,
     issuer_of,
     post_acs,
-    refusals,
-    service_for,
-    setup_org,
     signed_in,
     sp_urls,
     start_login,
