@@ -1,9 +1,11 @@
 """The audit trail: events appended with each change and hash-chained per organization.
 
-Events are written during the transaction without their place in the chain. When the
-transaction commits, `seal` locks the chain's head row, numbers the transaction's events and
-links each to the previous one by hash. The lock is held only from sealing to commit, so
-writers of one organization queue briefly instead of for their whole transaction.
+Events are kept with the transaction without their place in the chain (a query in the
+transaction may write them early). When the transaction commits, `seal` locks the chain's head
+row, numbers the transaction's events and links each to the previous one by hash: events not
+yet written go in sealed, those written early are updated. The lock is held only from
+sealing to commit, so writers of one organization queue briefly instead of for their whole
+transaction.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -262,15 +264,30 @@ def _lock_head(session: Session, chain: str) -> tuple[int, str]:
     """
     heads: dict[str, tuple[int, str]] = session.info.setdefault(_HEADS, {})
     if chain not in heads:
-        dialect = session.get_bind().dialect.name
-        insert_head = (pg_insert if dialect == "postgresql" else sqlite_insert)(AuditHead)
-        head = session.execute(
-            insert_head.values(chain=chain, seq=0, hash="")
-            .on_conflict_do_update(index_elements=["chain"], set_={"chain": chain})
-            .returning(AuditHead.seq, AuditHead.hash)
-        ).one()
+        statement = _LOCK_HEAD[session.get_bind().dialect.name == "postgresql"]
+        head = session.execute(statement, {"chain": chain}).one()
         heads[chain] = (head.seq, head.hash)
     return heads[chain]
+
+
+def _lock_head_statement(insert_head: Any) -> Any:
+    return (
+        insert_head.values(chain=bindparam("chain"), seq=0, hash="")
+        .on_conflict_do_update(index_elements=["chain"], set_={"chain": bindparam("chain")})
+        .returning(AuditHead.seq, AuditHead.hash)
+    )
+
+
+# Built once, by dialect (PostgreSQL or not): every write runs it.
+_LOCK_HEAD = {
+    True: _lock_head_statement(pg_insert(AuditHead)),
+    False: _lock_head_statement(sqlite_insert(AuditHead)),
+}
+_WRITE_HEAD = (
+    update(AuditHead)
+    .where(AuditHead.chain == bindparam("head_chain"))
+    .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
+)
 
 
 def _move_head(session: Session, chain: str, seq: int, digest: str) -> None:
@@ -283,34 +300,41 @@ def _write_heads(session: Session) -> None:
     heads: dict[str, tuple[int, str]] = session.info.get(_HEADS, {})
     for chain in sorted(session.info.pop(_MOVED, set())):
         seq, digest = heads[chain]
-        session.execute(
-            update(AuditHead).where(AuditHead.chain == chain).values(seq=seq, hash=digest)
-        )
+        session.execute(_WRITE_HEAD, {"head_chain": chain, "head_seq": seq, "head_hash": digest})
 
 
 def seal(session: Session) -> None:
     """Number and hash-link this transaction's new events, chain by chain.
 
     Events added through `append` are still objects of this session: they are numbered in
-    memory and go to the database sealed. Rows written by `append_many` are read back.
+    memory, and those not yet written go to the database sealed, in one INSERT; those an
+    earlier flush wrote are updated. Rows written by `append_many` are read back.
     """
     chains = session.info.pop(_PENDING, set())
     added: list[AuditEvent] = session.info.pop(_ADDED, [])
     written: set[str] = session.info.pop(_WRITTEN, set())
     if not chains:
         return
+    # A savepoint rolled back takes its events out of the session: skip those.
+    live = [item for item in added if item.hash is None and item in session]
+    # Everything else is written before the head is locked, so the head stays the last lock
+    # taken; the unwritten events wait outside the session until they are numbered.
+    unwritten = [item for item in live if item in session.new and item.chain not in written]
+    for item in unwritten:
+        session.expunge(item)
+    session.flush()
     for chain in sorted(chains):  # a fixed order, so two sealers never deadlock
         seq, prev = _lock_head(session, chain)
         if chain in written:
             seq, prev = _seal_written(session, chain, seq, prev)
         else:
-            # A savepoint rolled back takes its events out of the session: skip those.
-            for item in added:
-                if item.chain == chain and item.hash is None and item in session:
+            for item in live:
+                if item.chain == chain:
                     seq += 1
                     item.seq, item.prev_hash = seq, prev
                     prev = item.hash = event_hash(item, seq, prev)
         _move_head(session, chain, seq, prev)
+    session.add_all(unwritten)
     session.flush()
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from app import audit
@@ -27,6 +27,10 @@ TOKEN_PREFIX = "blue_scim_"
 # Recording every use would turn each SCIM read into a write on one hot row; a minute is
 # precise enough for "is this token still in use?".
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# Built once: every SCIM request runs one of these, and building a statement costs about as
+# much as running it.
+_TOKEN_BY_HASH = select(ScimToken).where(ScimToken.token_hash == bindparam("digest"))
+_TOKEN_AND_ORGANIZATION_BY_HASH = _TOKEN_BY_HASH.options(joinedload(ScimToken.organization))
 
 
 def create_organization(
@@ -181,10 +185,8 @@ def authenticate_token(
     if not presented.startswith(TOKEN_PREFIX):
         return None
     digest = hash_token(presented)
-    query = select(ScimToken).where(ScimToken.token_hash == digest)
-    if with_organization:
-        query = query.options(joinedload(ScimToken.organization))
-    token = session.scalar(query)
+    query = _TOKEN_AND_ORGANIZATION_BY_HASH if with_organization else _TOKEN_BY_HASH
+    token = session.scalar(query, {"digest": digest})
     # The lookup is by a hash of the secret; compare_digest keeps the final check constant-time.
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         return None

@@ -12,7 +12,19 @@ from operator import attrgetter
 from typing import Any, NamedTuple, TypeVar, TypeVarTuple, cast
 from uuid import UUID
 
-from sqlalchemy import CursorResult, Result, Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    CursorResult,
+    Result,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -260,6 +272,26 @@ def _key(value: str | None) -> str | None:
     return value.lower() if value is not None else None
 
 
+# Built once: every create runs one of these (building a statement costs about as much as
+# running it).
+_USER_BY_NAME = (
+    select(User)
+    .where(User.org_id == bindparam("org_id"), User.user_name_key == bindparam("key"))
+    .limit(2)
+)
+_USER_BY_NAME_OR_DELETED_EXTERNAL_ID = (
+    select(User)
+    .where(
+        User.org_id == bindparam("org_id"),
+        or_(
+            User.user_name_key == bindparam("key"),
+            and_(User.external_id == bindparam("external_id"), User.deprovisioned_at.is_not(None)),
+        ),
+    )
+    .limit(2)
+)
+
+
 class ProvisioningService:
     """Operations on one organization's directory, on behalf of one actor."""
 
@@ -328,15 +360,15 @@ class ProvisioningService:
         key = spec.user_name.lower()
         # One query finds both a holder of the userName and a deleted user to relink by
         # externalId; the userName match wins.
-        match = User.user_name_key == key
-        if spec.external_id is not None:
-            match = or_(
-                match,
-                and_(User.external_id == spec.external_id, User.deprovisioned_at.is_not(None)),
-            )
-        candidates = self.session.scalars(
-            select(User).where(User.org_id == self.org_id, match).limit(2)
-        ).all()
+        if spec.external_id is None:
+            candidates = self.session.scalars(
+                _USER_BY_NAME, {"org_id": self.org_id, "key": key}
+            ).all()
+        else:
+            candidates = self.session.scalars(
+                _USER_BY_NAME_OR_DELETED_EXTERNAL_ID,
+                {"org_id": self.org_id, "key": key, "external_id": spec.external_id},
+            ).all()
         existing = next((u for u in candidates if u.user_name_key == key), None)
         if existing is not None and not existing.is_deprovisioned:
             raise ConflictError(f"userName {spec.user_name!r} is already taken")

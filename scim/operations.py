@@ -10,7 +10,7 @@ from http import HTTPStatus
 from typing import Any, TypeVar
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Engine, func, select
+from sqlalchemy import ColumnElement, Engine, bindparam, func, null, select
 from sqlalchemy.orm import Session
 
 from app import organizations, ratelimit
@@ -234,16 +234,20 @@ def _list_response(total: int, page: Page, resources_: list[dict[str, Any]]) -> 
 # ---------------------------------------------------------------- users
 
 
+# Built once: a user is rendered with their groups on nearly every read.
+_USER_GROUPS = (
+    select(Membership.user_id, Group.id, Group.display_name)
+    .join(Group, Group.id == Membership.group_id)
+    .where(Membership.user_id.in_(bindparam("user_ids", expanding=True)))
+    .order_by(Group.display_name_key)
+)
+
+
 def _user_groups(session: Session, user_ids: Sequence[UUID]) -> dict[UUID, list[tuple[str, str]]]:
     groups: dict[UUID, list[tuple[str, str]]] = defaultdict(list)
     if not user_ids:
         return groups
-    rows = session.execute(
-        select(Membership.user_id, Group.id, Group.display_name)
-        .join(Group, Group.id == Membership.group_id)
-        .where(Membership.user_id.in_(user_ids))
-        .order_by(Group.display_name_key)
-    )
+    rows = session.execute(_USER_GROUPS, {"user_ids": list(user_ids)})
     for user_id, group_id, display_name in rows:
         groups[user_id].append((str(group_id), display_name))
     return groups
@@ -281,19 +285,19 @@ def _user_outcome(
     return Outcome(body, status, headers)
 
 
-def _page_ids(
+def _page_rows(
     session: Session,
-    model: type[User] | type[Group],
+    model: type[Listed],
     conditions: Sequence[ColumnElement[bool]],
     sort: Any,
     page: Page,
     filtered: bool,
-) -> tuple[int, list[UUID]]:
-    """The total and one page of ids in a stable order.
+) -> tuple[int, list[Listed]]:
+    """The total and one page of rows in a stable order, in one query.
 
-    Ids come first (an index-only scan), the rows after: OFFSET deep into 100,000 users would
-    otherwise read every skipped row. The total rides along as a window count, so a lookup by
-    userName is one query, not two.
+    The page is chosen over ids alone (an index-only scan), and only its rows are joined in:
+    OFFSET deep into 100,000 users would otherwise read every skipped row. A filtered query's
+    total rides along as a window count, so a lookup by userName is one statement.
     """
 
     def count() -> int:
@@ -304,36 +308,31 @@ def _page_ids(
     order = [model.created_at, model.id] if sort is None else [sort, model.id]
     if page.descending:
         order = [o.desc() for o in order]
-    window = (
-        select(model.id)
+    # Listing everything: an index-only count beats a window over every row.
+    total_column = func.count().over() if filtered else null()
+    chosen = (
+        select(
+            model.id.label("id"),
+            func.row_number().over(order_by=order).label("position"),
+            total_column.label("total"),
+        )
         .where(*conditions)
         .order_by(*order)
         .offset(page.start_index - 1)
         .limit(page.count)
+        .subquery("chosen")
     )
-    if not filtered:
-        # Listing everything: an index-only count beats a window over every row.
-        return count(), list(session.scalars(window))
-    rows = session.execute(window.add_columns(func.count().over())).all()
-    if rows:
-        return rows[0][1], [row[0] for row in rows]
-    return (0 if page.start_index == 1 else count()), []
-
-
-def _page_rows(
-    session: Session,
-    model: type[Listed],
-    conditions: Sequence[ColumnElement[bool]],
-    sort: Any,
-    page: Page,
-    filtered: bool,
-) -> tuple[int, list[Listed]]:
-    """The total and one page of rows, in the page's order."""
-    total, ids = _page_ids(session, model, conditions, sort, page, filtered)
-    if not ids:
-        return total, []
-    found = {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))}
-    return total, [found[i] for i in ids]
+    rows = session.execute(
+        select(model, chosen.c.total)
+        .join(chosen, chosen.c.id == model.id)
+        .order_by(chosen.c.position)
+    ).all()
+    found = [row[0] for row in rows]
+    if filtered and rows:
+        return rows[0][1], found
+    if filtered and page.start_index == 1:
+        return 0, found
+    return count(), found
 
 
 def list_users(context: Context, query: Query) -> Outcome:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from flask.testing import FlaskCliRunner
-from sqlalchemy import func, select, text, update
+from sqlalchemy import event, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -70,6 +70,39 @@ def test_sealed_chain_verifies(session: Session, runner: FlaskCliRunner) -> None
     output = runner.invoke(args=["audit", "verify", "--org", "acme"])
     assert output.exit_code == 0
     assert f"OK: {len(chain)} events, head {chain[-1].hash}" in output.output
+
+
+def test_events_go_in_sealed_and_early_written_ones_are_sealed_in_place(session: Session) -> None:
+    org = organizations.create_organization(session, "Acme", "acme")
+    session.commit()
+    service = ProvisioningService(session, org, ACTOR)
+    statements: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(" ".join(statement.split()))
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        service.create_user(UserSpec(user_name="alice@acme.example"))
+        session.commit()
+        unread = list(statements)
+        statements.clear()
+        service.create_user(UserSpec(user_name="bob@acme.example"))
+        # A read of the trail inside the transaction writes its event early, unsealed.
+        assert session.scalar(select(func.count()).where(AuditEvent.hash.is_(None))) == 1
+        service.create_user(UserSpec(user_name="carol@acme.example"))
+        session.commit()
+        read = list(statements)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert not [s for s in unread if s.startswith("UPDATE audit_events")]
+    assert [s for s in unread if s.startswith("INSERT INTO audit_events")]
+    assert len([s for s in read if s.startswith("UPDATE audit_events")]) == 1
+    chain = events(session, org)
+    assert [e.action for e in chain] == ["org.created"] + ["user.created"] * 3
+    assert [e.seq for e in chain] == [1, 2, 3, 4]
+    assert audit.verify(session, org.id).is_ok
 
 
 def tamper(session: Session, statement: str, **params: object) -> None:
