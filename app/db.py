@@ -108,10 +108,27 @@ def make_sessions(engine: Engine | Any) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
-def unit_of_work() -> AbstractContextManager[Session]:
-    """One transaction: commit on success, roll back on error, close either way."""
+def unit_of_work(reads: bool = False) -> AbstractContextManager[Session]:
+    """One transaction: commit on success, roll back on error, close either way.
+
+    `reads`: a request that changes nothing of the directory (a SCIM GET). On PostgreSQL its
+    statements run in autocommit: under READ COMMITTED each statement takes its own snapshot
+    inside a transaction as well, so BEGIN and COMMIT would only add two round trips.
+    """
     sessions: sessionmaker[Session] = current_app.extensions["sessions"]
+    if reads:
+        return _reading_unit(sessions)
     return sessions.begin()
+
+
+@contextmanager
+def _reading_unit(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    with sessions.begin() as session:
+        bind = session.get_bind()
+        # Joined to a caller's connection (tests), the transaction is theirs.
+        if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
 
 
 @contextmanager

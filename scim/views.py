@@ -75,7 +75,8 @@ def query_from_args() -> Query:
 
 def run(operation: Callable[[operations.Context], Outcome]) -> Response:
     """One request, one transaction: authenticate, run the operation, render its outcome."""
-    with unit_of_work() as session:
+    reads = request.method in READ_METHODS
+    with unit_of_work(reads=reads) as session:
         context = operations.authenticate(
             session,
             current_app.extensions["engine"],
@@ -85,7 +86,7 @@ def run(operation: Callable[[operations.Context], Outcome]) -> Response:
             request_id=current_request_id(),
             source_ip=request.remote_addr,
             user_agent=request.user_agent.string or None,
-            reads_only=request.method in READ_METHODS,
+            reads_only=reads,
         )
         outcome = operation(context)
     return scim_response(outcome.body, outcome.status, outcome.headers)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.orm import Session
 
+from app import create_app
+from app.config import Settings
 from scim.discovery import (
     BULK_REQUEST_SCHEMA,
     ENTERPRISE_USER_SCHEMA,
@@ -13,7 +19,7 @@ from scim.discovery import (
     SEARCH_REQUEST_SCHEMA,
     USER_SCHEMA,
 )
-from tests.support import ScimClient, assert_scim_error
+from tests.support import ScimClient, assert_scim_error, make_org
 
 
 def test_service_provider_config_is_true_to_the_implementation(scim: ScimClient) -> None:
@@ -318,3 +324,56 @@ def test_admin_token_cannot_provision(
     assert organization is not None
     admin = ScimClient(client, admin_token(session, organization), scim.org_id)
     assert_scim_error(admin.get("/Users"), 403)
+
+
+# ------------------------------------------------------------ reads on PostgreSQL
+
+
+@pytest.mark.postgresql_only
+def test_reads_run_in_autocommit_and_give_back_a_transactional_connection(
+    separate_database: Settings,
+) -> None:
+    # Bound to an engine as in production. Under READ COMMITTED a read's statements each take
+    # their own snapshot anyway, so a GET skips BEGIN and COMMIT; writes keep their transaction.
+    app = create_app(separate_database)
+    engine: Engine = app.extensions["engine"]
+    with app.app_context(), app.extensions["sessions"]() as session:
+        _, secret = make_org(session, "acme")
+    scim = ScimClient(app.test_client(), secret, uuid.uuid4())
+    autocommit: dict[str, set[bool]] = {}
+
+    def record(connection: Connection, cursor: Any, statement: str, *args: Any) -> None:
+        if "rate_limits" in statement:
+            return  # the rate limiter counts in autocommit on every request, by design
+        verb = statement.split(None, 1)[0].upper()
+        autocommit.setdefault(verb, set()).add(connection.connection.dbapi_connection.autocommit)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        created = scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "ada@acme.example"})
+        assert created.status_code == 201
+        found = scim.get("/Users", query_string={"filter": 'userName eq "ada@acme.example"'})
+        assert found.status_code == 200 and found.json["totalResults"] == 1
+        assert scim.get(f"/Users/{created.json['id']}").status_code == 200
+        assert_scim_error(
+            scim.get("/Users", query_string={"filter": "nosuchattr eq 1"}), 400, "invalidFilter"
+        )
+        renamed = scim.patch(
+            f"/Users/{created.json['id']}",
+            {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "displayName", "value": "Ada"}],
+            },
+        )
+        assert renamed.status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert autocommit["SELECT"] == {True, False}  # GETs in autocommit, writes' reads not
+    assert autocommit["INSERT"] == autocommit["UPDATE"] == {False}
+    # The connection went back to the pool transactional: a write on it rolls back whole.
+    with engine.connect() as connection:
+        assert connection.connection.dbapi_connection.autocommit is False
+        connection.execute(text("INSERT INTO audit_heads (chain, seq, hash) VALUES ('x', 0, '')"))
+        connection.rollback()
+        assert connection.scalar(text("SELECT count(*) FROM audit_heads WHERE chain = 'x'")) == 0
+    engine.dispose()
