@@ -346,7 +346,8 @@ def test_reads_run_in_autocommit_and_give_back_a_transactional_connection(
         if "rate_limits" in statement:
             return  # the rate limiter counts in autocommit on every request, by design
         verb = statement.split(None, 1)[0].upper()
-        autocommit.setdefault(verb, set()).add(connection.connection.dbapi_connection.autocommit)
+        dbapi_connection: Any = connection.connection.dbapi_connection
+        autocommit.setdefault(verb, set()).add(dbapi_connection.autocommit)
 
     event.listen(engine, "before_cursor_execute", record)
     try:
@@ -372,7 +373,8 @@ def test_reads_run_in_autocommit_and_give_back_a_transactional_connection(
     assert autocommit["INSERT"] == autocommit["UPDATE"] == {False}
     # The connection went back to the pool transactional: a write on it rolls back whole.
     with engine.connect() as connection:
-        assert connection.connection.dbapi_connection.autocommit is False
+        dbapi_connection: Any = connection.connection.dbapi_connection
+        assert dbapi_connection.autocommit is False
         connection.execute(text("INSERT INTO audit_heads (chain, seq, hash) VALUES ('x', 0, '')"))
         connection.rollback()
         assert connection.scalar(text("SELECT count(*) FROM audit_heads WHERE chain = 'x'")) == 0
