@@ -311,21 +311,17 @@ def _page_rows(
     # Listing everything: an index-only count beats a window over every row.
     total_column = func.count().over() if filtered else null()
     chosen = (
-        select(
-            model.id.label("id"),
-            func.row_number().over(order_by=order).label("position"),
-            total_column.label("total"),
-        )
+        select(model.id.label("id"), total_column.label("total"))
         .where(*conditions)
         .order_by(*order)
         .offset(page.start_index - 1)
         .limit(page.count)
         .subquery("chosen")
     )
+    # The same order again, over the page's rows alone: a row_number() carried out of the page
+    # would be computed over every skipped row as well.
     rows = session.execute(
-        select(model, chosen.c.total)
-        .join(chosen, chosen.c.id == model.id)
-        .order_by(chosen.c.position)
+        select(model, chosen.c.total).join(chosen, chosen.c.id == model.id).order_by(*order)
     ).all()
     found = [row[0] for row in rows]
     if filtered and rows:

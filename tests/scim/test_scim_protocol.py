@@ -146,6 +146,21 @@ def test_sorting(scim: ScimClient) -> None:
     assert_scim_error(scim.get("/Users?sortOrder=sideways"), 400)
 
 
+@pytest.mark.parametrize("sort", ["", "&sortBy=emails&sortOrder=descending", "&sortBy=userName"])
+def test_pages_of_a_sorted_listing_follow_the_whole_listing(scim: ScimClient, sort: str) -> None:
+    for name in ("dave", "Carol", "alice", "Bob", "eve"):
+        scim.create_user(f"{name}@acme.example", emails=[{"value": f"{name}@mail.example"}])
+    whole = [r["id"] for r in scim.get(f"/Users?count=10{sort}").json["Resources"]]
+    paged = [
+        r["id"]
+        for start in (1, 3, 5)
+        for r in scim.get(f"/Users?startIndex={start}&count=2{sort}").json["Resources"]
+    ]
+    assert paged == whole and len(whole) == 5
+    filtered = scim.get(f'/Users?filter=userName co "e@"&startIndex=2&count=2{sort}').json
+    assert filtered["totalResults"] == 3 and filtered["itemsPerPage"] == 2
+
+
 def test_no_match_is_200_with_zero_results(scim: ScimClient) -> None:
     response = scim.get('/Users?filter=userName eq "nobody@acme.example"')
     assert response.status_code == 200
