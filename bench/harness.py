@@ -237,12 +237,18 @@ class ServerProcess:
     """A server this bench started: its output goes to a log file under var/bench/."""
 
     def __init__(
-        self, name: str, argv: Sequence[str], env: Mapping[str, str], log_path: Path
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        log_path: Path,
+        cwd: Path = ROOT,
     ) -> None:
         self.name = name
         self.argv = list(argv)
         self.env = dict(env)
         self.log_path = log_path
+        self.cwd = cwd
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -255,7 +261,7 @@ class ServerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                self.argv, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
 
     def wait_ready(self, client: HttpClient, path: str, timeout: float = 60.0) -> None:
@@ -366,7 +372,8 @@ def _machine_busy_ticks() -> int:
     return sum(fields[:8]) - idle
 
 
-def _process_ticks(pid: int) -> int | None:
+def process_ticks(pid: int) -> int | None:
+    """Clock ticks a process has spent on a CPU (user + system), or None once it is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -406,7 +413,7 @@ class CpuAccount:
 
     def _sample_backends(self) -> None:
         for pid in _postgres_backends(self.databases):
-            ticks = _process_ticks(pid)
+            ticks = process_ticks(pid)
             if ticks is None:
                 continue
             first, _ = self._backends.get(pid, (ticks, ticks))

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.harness import VAR, HttpClient, Postgres, ServerProcess, free_port, run_command
+from bench.harness import ROOT, VAR, HttpClient, Postgres, ServerProcess, free_port, run_command
 from bench.report import Report
 
 BIN = Path(sys.executable).parent
@@ -96,8 +96,13 @@ class RunningService:
 
 
 @contextmanager
-def gunicorn(database: BenchDatabase, workers: int, label: str) -> Iterator[RunningService]:
-    """Serve the bench database with gunicorn on a free loopback port until the block ends."""
+def gunicorn(
+    database: BenchDatabase, workers: int, label: str, code: Path = ROOT
+) -> Iterator[RunningService]:
+    """Serve the bench database with gunicorn on a free loopback port until the block ends.
+
+    `code`: the checkout whose application is served (another commit's work tree for an A/B).
+    """
     port = free_port()
     root = f"http://127.0.0.1:{port}"
     env = service_env(
@@ -107,9 +112,13 @@ def gunicorn(database: BenchDatabase, workers: int, label: str) -> Iterator[Runn
         BLUE_WORKERS=str(workers),
         # No recycling during the run: a recycled worker would reset the memory being watched.
         BLUE_MAX_REQUESTS="0",
+        # Ahead of the virtualenv's editable install of this checkout.
+        PYTHONPATH=str(code),
     )
     argv = [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "app:create_app()"]
-    process = ServerProcess(f"gunicorn ({label})", argv, env, VAR / f"gunicorn-{label}.log")
+    process = ServerProcess(
+        f"gunicorn ({label})", argv, env, VAR / f"gunicorn-{label}.log", cwd=code
+    )
     process.start()
     try:
         process.wait_ready(HttpClient(root), "/readyz")
