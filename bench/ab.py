@@ -90,21 +90,24 @@ def block(
     return worker_cpu_seconds(service) - before, measured
 
 
+def remove_tree(tree: Path) -> None:
+    subprocess.run(
+        ["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True
+    )
+
+
 def checkout(baseline: str) -> Path:
     """The baseline commit's work tree under var/, made afresh."""
     tree = VAR / "ab-baseline"
-    subprocess.run(
-        ["git", "worktree", "remove", "--force", str(tree)],
-        cwd=ROOT,
-        check=False,
-        capture_output=True,
-    )
-    subprocess.run(
+    remove_tree(tree)
+    done = subprocess.run(
         ["git", "worktree", "add", "--detach", "--force", str(tree), baseline],
         cwd=ROOT,
-        check=True,
         capture_output=True,
+        text=True,
     )
+    if done.returncode != 0:
+        raise SystemExit(f"cannot check out {baseline!r}: {done.stderr.strip()}")
     return tree
 
 
@@ -143,12 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                         cpu, measured = block(service, operation, f"s{i}", round_, args.block)
                         tallies[(side, operation)].add(cpu, measured)
     finally:
-        subprocess.run(
-            ["git", "worktree", "remove", "--force", str(tree)],
-            cwd=ROOT,
-            check=False,
-            capture_output=True,
-        )
+        remove_tree(tree)
         postgres.drop(DATABASE)
 
     print(

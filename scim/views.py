@@ -74,7 +74,7 @@ def query_from_args() -> Query:
 
 
 def run(operation: Callable[[operations.Context], Outcome]) -> Response:
-    """One request, one transaction: authenticate, run the operation, render its outcome."""
+    """One request, one unit of work (app.db): authenticate, run the operation, render it."""
     reads = request.method in READ_METHODS
     with unit_of_work(reads=reads) as session:
         context = operations.authenticate(
