@@ -272,13 +272,8 @@ def _key(value: str | None) -> str | None:
     return value.lower() if value is not None else None
 
 
-# Built once: every create runs one of these (building a statement costs about as much as
-# running it).
-_USER_BY_NAME = (
-    select(User)
-    .where(User.org_id == bindparam("org_id"), User.user_name_key == bindparam("key"))
-    .limit(2)
-)
+# Built once: every create runs it (building a statement costs about as much as running it).
+# A create without an externalId binds NULL, which matches no one.
 _USER_BY_NAME_OR_DELETED_EXTERNAL_ID = (
     select(User)
     .where(
@@ -360,15 +355,10 @@ class ProvisioningService:
         key = spec.user_name.lower()
         # One query finds both a holder of the userName and a deleted user to relink by
         # externalId; the userName match wins.
-        if spec.external_id is None:
-            candidates = self.session.scalars(
-                _USER_BY_NAME, {"org_id": self.org_id, "key": key}
-            ).all()
-        else:
-            candidates = self.session.scalars(
-                _USER_BY_NAME_OR_DELETED_EXTERNAL_ID,
-                {"org_id": self.org_id, "key": key, "external_id": spec.external_id},
-            ).all()
+        candidates = self.session.scalars(
+            _USER_BY_NAME_OR_DELETED_EXTERNAL_ID,
+            {"org_id": self.org_id, "key": key, "external_id": spec.external_id},
+        ).all()
         existing = next((u for u in candidates if u.user_name_key == key), None)
         if existing is not None and not existing.is_deprovisioned:
             raise ConflictError(f"userName {spec.user_name!r} is already taken")

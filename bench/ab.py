@@ -74,19 +74,13 @@ def block(
 ) -> tuple[float, Measurement]:
     """`size` requests of one operation on one side; its workers' CPU seconds and the timing."""
     client = service.client
-    if operation == OPERATIONS[0]:
-        new = people(f"{tag}-r{round_}-", 0, size)
-
-        def run() -> Measurement:
-            return create_users(client, tag, new, CONCURRENCY)[0]
-    else:
-        seeded = [f"{tag}-seed-{(round_ * size + i) % SEEDED:06d}@example.com" for i in range(size)]
-
-        def run() -> Measurement:
-            return lookups(client, tag, "userName", seeded, CONCURRENCY)
-
+    new = people(f"{tag}-r{round_}-", 0, size)
+    seeded = [f"{tag}-seed-{(round_ * size + i) % SEEDED:06d}@example.com" for i in range(size)]
     before = worker_cpu_seconds(service)
-    measured = run()
+    if operation == OPERATIONS[0]:
+        measured, _ = create_users(client, tag, new, CONCURRENCY)
+    else:
+        measured = lookups(client, tag, "userName", seeded, CONCURRENCY)
     return worker_cpu_seconds(service) - before, measured
 
 
