@@ -10,11 +10,12 @@ from http import HTTPStatus
 from typing import Any, TypeVar
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Engine, bindparam, func, null, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Engine, Uuid, bindparam, func, null, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from app import organizations, ratelimit
 from app.config import Settings
+from app.db import json_rows
 from app.errors import ProvisioningError
 from app.models import Group, Membership, User
 from app.provisioning import Actor, MemberChange, ProvisioningService
@@ -234,51 +235,60 @@ def _list_response(total: int, page: Page, resources_: list[dict[str, Any]]) -> 
 # ---------------------------------------------------------------- users
 
 
-# Built once: a user is rendered with their groups on nearly every read.
-_USER_GROUPS = (
-    select(Membership.user_id, Group.id, Group.display_name)
-    .join(Group, Group.id == Membership.group_id)
-    .where(Membership.user_id.in_(bindparam("user_ids", expanding=True)))
-    .order_by(Group.display_name_key)
-)
+def _groups_of(user_id: ColumnElement[UUID] | InstrumentedAttribute[UUID]) -> Any:
+    """A scalar subquery: the groups of `user_id` as JSON (`json_rows`), decoded by _groups."""
+    return (
+        select(json_rows(Group.id, Group.display_name, Group.display_name_key))
+        .select_from(Membership)
+        .join(Group, Group.id == Membership.group_id)
+        .where(Membership.user_id == user_id)
+        .scalar_subquery()
+    )
 
 
-def _user_groups(session: Session, user_ids: Sequence[UUID]) -> dict[UUID, list[tuple[str, str]]]:
-    groups: dict[UUID, list[tuple[str, str]]] = defaultdict(list)
-    if not user_ids:
-        return groups
-    rows = session.execute(_USER_GROUPS, {"user_ids": list(user_ids)})
-    for user_id, group_id, display_name in rows:
-        groups[user_id].append((str(group_id), display_name))
-    return groups
+# Built once: a page of users carries each user's groups in its own statement, and a single
+# user's are read by the second.
+_GROUPS_OF_LISTED_USER = _groups_of(User.id)
+_GROUPS_OF_ONE = select(_groups_of(bindparam("user_id", type_=Uuid())))
 
 
-def _render_users(context: Context, users: Sequence[User], page: Page) -> list[dict[str, Any]]:
-    load_groups = wants(discovery.USER_SCHEMA, page.attributes, page.excluded, "groups")
-    groups = _user_groups(context.session, [u.id for u in users]) if load_groups else {}
+def _groups(value: Sequence[Sequence[str]] | None) -> list[tuple[str, str]]:
+    """(id, displayName) pairs from `_groups_of`, by display name (RFC 7643 §4.1.2 `groups`)."""
+    rows = sorted(value or (), key=lambda row: row[2])
+    return [(str(UUID(group_id)), display_name) for group_id, display_name, _ in rows]
+
+
+def _render_users(
+    context: Context,
+    rows: Sequence[tuple[User, list[tuple[str, str]] | None]],
+    page: Page,
+) -> list[dict[str, Any]]:
+    """Project each user with their groups (None: not asked for, so not loaded)."""
     return [
         project(
-            resources.user_to_scim(
-                u, context.base_url, groups.get(u.id, []) if load_groups else None
-            ),
+            resources.user_to_scim(user, context.base_url, groups),
             discovery.USER_SCHEMA,
             page.attributes,
             page.excluded,
         )
-        for u in users
+        for user, groups in rows
     ]
+
+
+def _wants_groups(page: Page) -> bool:
+    return wants(discovery.USER_SCHEMA, page.attributes, page.excluded, "groups")
 
 
 def _user_outcome(
     context: Context, user: User, query: Query, status: int = HTTPStatus.OK
 ) -> Outcome:
     page = _page(context, query)
+    groups: list[tuple[str, str]] | None = None
     if status == HTTPStatus.CREATED:
-        # A user just created belongs to no group yet: nothing to load.
-        document = resources.user_to_scim(user, context.base_url, [])
-        body = project(document, discovery.USER_SCHEMA, page.attributes, page.excluded)
-    else:
-        [body] = _render_users(context, [user], page)
+        groups = []  # A user just created belongs to no group yet: nothing to load.
+    elif _wants_groups(page):
+        groups = _groups(context.session.scalar(_GROUPS_OF_ONE, {"user_id": user.id}))
+    [body] = _render_users(context, [(user, groups)], page)
     headers = {"ETag": etag(user.version)}
     if status == HTTPStatus.CREATED:
         headers["Location"] = f"{context.base_url}/Users/{user.id}"
@@ -292,8 +302,10 @@ def _page_rows(
     sort: Any,
     page: Page,
     filtered: bool,
-) -> tuple[int, list[Listed]]:
-    """The total and one page of rows in a stable order, in one query.
+    carried: ColumnElement[Any] | None = None,
+) -> tuple[int, list[tuple[Listed, Any]]]:
+    """The total and one page of rows in a stable order, each with its `carried` value (a
+    correlated subquery, or None), in one query.
 
     The page is chosen over ids alone (an index-only scan), and only its rows are joined in:
     OFFSET deep into 100,000 users would otherwise read every skipped row. A filtered query's
@@ -321,9 +333,11 @@ def _page_rows(
     # The same order again, over the page's rows alone: a row_number() carried out of the page
     # would be computed over every skipped row as well.
     rows = session.execute(
-        select(model, chosen.c.total).join(chosen, chosen.c.id == model.id).order_by(*order)
+        select(model, chosen.c.total, carried if carried is not None else null())
+        .join(chosen, chosen.c.id == model.id)
+        .order_by(*order)
     ).all()
-    found = [row[0] for row in rows]
+    found = [(row[0], row[2]) for row in rows]
     if filtered and rows:
         return rows[0][1], found
     if filtered and page.start_index == 1:
@@ -339,9 +353,17 @@ def list_users(context: Context, query: Query) -> Outcome:
     if condition is not None:
         conditions.append(condition)
     sort = _sort(query.sort_by, user_sort_key)
-    total, users = _page_rows(
-        context.session, User, conditions, sort, page, query.filter is not None
+    load_groups = _wants_groups(page)
+    total, rows = _page_rows(
+        context.session,
+        User,
+        conditions,
+        sort,
+        page,
+        query.filter is not None,
+        carried=_GROUPS_OF_LISTED_USER if load_groups else None,
     )
+    users = [(user, _groups(groups) if load_groups else None) for user, groups in rows]
     return Outcome(_list_response(total, page, _render_users(context, users, page)))
 
 
@@ -444,9 +466,10 @@ def list_groups(context: Context, query: Query) -> Outcome:
     if condition is not None:
         conditions.append(condition)
     sort = _sort(query.sort_by, group_sort_key)
-    total, groups = _page_rows(
+    total, rows = _page_rows(
         context.session, Group, conditions, sort, page, query.filter is not None
     )
+    groups = [group for group, _ in rows]
     return Outcome(_list_response(total, page, _render_groups(context, groups, page)))
 
 
