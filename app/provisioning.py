@@ -1266,8 +1266,13 @@ class ProvisioningService:
             )
         )
         user = self.session.get(User, identity.user_id) if identity is not None else None
-        if identity is None or user is None:
+        is_linked = identity is not None and user is not None
+        if not is_linked:
             user = self._link_by_email(connection, claims)
+        synced = claims.groups if self.organization.sso_manages_groups else None
+        if synced is not None and not claims.groups_overage:
+            self._lock_login_groups(user, synced)
+        if identity is None or user is None or not is_linked:
             if user is None:
                 user = self._create_from_login(connection, claims)
             identity = LoginIdentity(
@@ -1400,6 +1405,27 @@ class ProvisioningService:
             user.version += 1
             user.updated_at = utcnow()
             self._audit("user.updated", "user", user.id, *_changed(before, after))
+
+    def _lock_login_groups(self, user: User | None, values: Sequence[str]) -> None:
+        """Lock, in id order, the existing groups a login's sync may change: those it names and
+        the user's own SSO groups. This comes before the login writes anything (the user's row,
+        a just-in-time user and their seat): a SCIM member change locks its group before the
+        users' rows, and the other order would deadlock against it."""
+        names = [v.strip() for v in values if v and v.strip()]
+        named = or_(
+            Group.external_id.in_(names), Group.display_name_key.in_([n.lower() for n in names])
+        )
+        if user is not None:
+            own = select(Membership.group_id).where(
+                Membership.user_id == user.id, Membership.source == UserSource.SSO
+            )
+            named = or_(named, Group.id.in_(own))
+        self.session.execute(
+            select(Group.id)
+            .where(Group.org_id == self.org_id, named)
+            .order_by(Group.id)
+            .with_for_update(key_share=True)
+        )
 
     def _set_sso_memberships(self, user: User, values: Sequence[str]) -> None:
         """The login's groups replace the user's SSO-sourced memberships (SCIM ones stay)."""

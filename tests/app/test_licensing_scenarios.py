@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from app import audit, organizations
@@ -16,7 +18,9 @@ from app.db import make_sessions
 from app.errors import ConflictError
 from app.models import (
     AuditEvent,
+    Group,
     HeldChange,
+    IdpConnection,
     Membership,
     Organization,
     RoleAssignment,
@@ -458,6 +462,73 @@ def test_parallel_deletes_and_member_changes_in_shared_groups_never_deadlock(
         assert (summary.paid, summary.pending) == expected
         assert final.paid_seat_count == expected[0]
         assert audit.verify(session, org_id).is_ok
+
+
+@pytest.mark.postgresql_only
+def test_an_sso_login_locks_its_groups_before_it_writes_the_user(
+    committing_engine: Engine,
+) -> None:
+    # A SCIM member change locks its group, then the rows of the users it recomputes. A login
+    # that wrote the user's row first and then waited for that group would deadlock against it.
+    from app.provisioning import LoginClaims
+
+    sessions = make_sessions(committing_engine)
+    first = LoginClaims(subject="ada", email="ada@x.example", groups=["Engineering"])
+    with sessions.begin() as session:
+        org = organizations.create_organization(session, "Login", f"login-{uuid.uuid4().hex[:8]}")
+        org_id = org.id
+        service = ProvisioningService(session, org, ACTOR)
+        for name in ("Engineering", "Design"):
+            service.create_rule(RuleSpec("displayName", name, "team_member"))
+            group(service, name)
+        connection = service.create_connection("IdP", "oidc", {}, {})
+        connection_id = connection.id
+        user_id = service.login(connection, first).id  # just in time, an SSO member
+        engineering = session.scalar(select(Group.id).where(Group.display_name == "Engineering"))
+    errors: list[BaseException] = []
+
+    def log_in_again() -> None:
+        # Renamed, and moved from Engineering to Design: the sync changes Engineering.
+        claims = replace(first, display_name="Ada L.", groups=["Design"])
+        try:
+            with sessions.begin() as session:
+                connection = session.get(IdpConnection, connection_id)
+                assert connection is not None
+                ProvisioningService(session, org_id, ACTOR).login(connection, claims)
+        except BaseException as error:  # collected and re-raised in the test thread
+            errors.append(error)
+
+    with committing_engine.connect() as scim:
+        scim.execute(text("SET lock_timeout = '5s'"))
+        scim.execute(
+            text("SELECT id FROM groups WHERE id = :id FOR NO KEY UPDATE"), {"id": engineering}
+        )
+        login = threading.Thread(target=log_in_again)
+        login.start()
+        deadline = time.monotonic() + 10
+        while not scim.execute(text(WAITING_FOR_A_LOCK)).scalar() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert login.is_alive(), errors  # the login waits for Engineering
+        # The member change goes on to the user's row: free, as the login has written nothing.
+        scim.execute(text("UPDATE users SET version = version + 1 WHERE id = :id"), {"id": user_id})
+        scim.commit()
+    login.join(timeout=30)
+    assert errors == [], [str(e)[:600] for e in errors]
+    with sessions.begin() as session:
+        user = session.get(User, user_id)
+        assert user is not None and user.display_name == "Ada L."
+        groups = session.scalars(
+            select(Group.display_name).join(Membership).where(Membership.user_id == user_id)
+        ).all()
+        assert groups == ["Design"]
+        assert roles_of(session, user) == {"*": "team_member"}
+        assert audit.verify(session, org_id).is_ok
+
+
+WAITING_FOR_A_LOCK = (
+    "SELECT 1 FROM pg_locks WHERE NOT granted AND database = "
+    "(SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1"
+)
 
 
 @pytest.mark.parametrize(("policy", "accepted"), [("refuse", False), ("default", True)])
