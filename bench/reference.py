@@ -16,11 +16,13 @@ from bench.harness import ROOT, VAR, HttpClient, Measurement, Postgres, ServerPr
 from bench.plan import Plan, log
 from bench.report import Report
 from bench.scim_ops import (
+    NO_WORK,
     GroupUnderTest,
     batch_add,
     create_group,
     create_users,
     lookups,
+    requests_doing_nothing,
     single_member_patches,
     warm_up,
 )
@@ -60,9 +62,11 @@ def comparison(
     concurrency: int,
     after_creates: Callable[[], None] | None = None,
 ) -> list[Measurement]:
-    """Creates, lookups by userName, filling one group, and single-member PATCHes on a group of
-    every user vs a group of ten: the same requests whichever server answers."""
+    """Requests that do no work, creates, lookups by userName, filling one group, and
+    single-member PATCHes on a group of every user vs a group of ten: the same requests
+    whichever server answers."""
     warm_up(client, "b", WARM_UP_REQUESTS, concurrency)
+    idle = requests_doing_nothing(client, scenario, users, concurrency)
     people = [(f"ref{i:06d}@example.com", f"ref-{i:06d}") for i in range(users)]
     created, ids = create_users(client, scenario, people, concurrency)
     if created.errors:
@@ -87,7 +91,7 @@ def comparison(
         ],
         iterations,
     )
-    return [created, found, filled, *singles]
+    return [idle, created, found, filled, *singles]
 
 
 def run_reference(postgres: Postgres, plan: Plan, report: Report) -> None:
@@ -163,6 +167,16 @@ def rate_targets(report: Report, reference: str, ours: str, compared: str) -> No
 
 def check_targets(report: Report, reference: str, ours: str, users: int) -> None:
     rate_targets(report, reference, ours, f"ours vs reference at {users:,} users")
+    idle = report.find(ours, NO_WORK)
+    for operation in ("create user (POST /Users)", "lookup userName eq"):
+        theirs = report.find(reference, operation)
+        if idle is not None and theirs is not None and idle.rate:
+            wanted = RATE_RATIO * theirs.rate
+            report.notes.append(
+                f"B: {RATE_RATIO}× the reference's {operation} is {wanted:,.0f}/s, "
+                f"{wanted / idle.rate:.0%} of the {idle.rate:,.0f}/s at which our service "
+                "answers an authenticated request that does no work."
+            )
     for name in (reference, ours):
         big = report.find(name, f"1-member PATCH add, {users:,}-member group")
         small = report.find(name, "1-member PATCH add, 10-member group")

@@ -16,6 +16,7 @@ from bench.harness import HttpClient, Measurement, expect, timed_runs
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+NO_WORK = "no work: GET /ServiceProviderConfig"
 
 
 def user_body(user_name: str, external_id: str) -> dict[str, Any]:
@@ -43,6 +44,24 @@ def add_members(user_ids: Sequence[str]) -> dict[str, Any]:
 def remove_member(user_id: str) -> dict[str, Any]:
     # Okta's form; the reference server and ours both take the value filter.
     return patch({"op": "remove", "path": f'members[value eq "{user_id}"]'})
+
+
+def requests_doing_nothing(
+    client: HttpClient, scenario: str, requests: int, concurrency: int
+) -> Measurement:
+    """GET /ServiceProviderConfig: an authenticated request that reads no user, the ceiling
+    of a server's HTTP, authentication and JSON layers under this client."""
+
+    def read(_: int) -> str | None:
+        return expect(client.request("GET", "/ServiceProviderConfig"), 200)
+
+    return timed_runs(
+        scenario,
+        NO_WORK,
+        list(range(requests)),
+        read,
+        concurrency=concurrency,
+    )
 
 
 def create_users(
