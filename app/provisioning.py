@@ -1272,7 +1272,8 @@ class ProvisioningService:
         synced = claims.groups if self.organization.sso_manages_groups else None
         if synced is not None and not claims.groups_overage:
             self._lock_login_groups(user, synced)
-        if identity is None or user is None or not is_linked:
+        # (`identity is None or user is None` says no more than `not is_linked`, to mypy.)
+        if not is_linked or identity is None or user is None:
             if user is None:
                 user = self._create_from_login(connection, claims)
             identity = LoginIdentity(
