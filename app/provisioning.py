@@ -13,6 +13,7 @@ from typing import Any, NamedTuple, TypeVar, TypeVarTuple, cast
 from uuid import UUID
 
 from sqlalchemy import (
+    ColumnElement,
     CursorResult,
     Result,
     Select,
@@ -757,17 +758,31 @@ class ProvisioningService:
             self.session.scalars(select(Membership.user_id).where(Membership.group_id == group_id))
         )
 
+    def lock_groups(self, group_ids: Iterable[str | UUID]) -> None:
+        """Lock these groups of the organization in id order, ahead of a batch of changes to
+        them in one transaction (SCIM /Bulk). Changed in the batch's order, they would be locked
+        in that order and deadlock against a batch in another. Other ids are left to the
+        changes themselves to refuse."""
+        parsed = (i if isinstance(i, UUID) else _parse_uuid(i) for i in group_ids)
+        ids = sorted({i for i in parsed if i is not None})
+        if ids:
+            self._lock_groups(Group.id.in_(ids))
+
+    def _lock_groups(self, condition: ColumnElement[bool]) -> None:
+        """Lock the organization's groups that match, in id order (FOR NO KEY UPDATE)."""
+        self.session.execute(
+            select(Group.id)
+            .where(Group.org_id == self.org_id, condition)
+            .order_by(Group.id)
+            .with_for_update(key_share=True)
+        )
+
     def _touch_groups(self, group_ids: Iterable[UUID]) -> None:
         ids = sorted(set(group_ids))
         if len(ids) > 1:
             # Lock in id order first: two deletes of users who share groups would otherwise
             # lock the same rows in different orders and deadlock. One row needs no order.
-            self.session.execute(
-                select(Group.id)
-                .where(Group.id.in_(ids))
-                .order_by(Group.id)
-                .with_for_update(key_share=True)
-            )
+            self._lock_groups(Group.id.in_(ids))
         if ids:
             self.session.execute(
                 update(Group)
@@ -1421,12 +1436,7 @@ class ProvisioningService:
                 Membership.user_id == user.id, Membership.source == UserSource.SSO
             )
             named = or_(named, Group.id.in_(own))
-        self.session.execute(
-            select(Group.id)
-            .where(Group.org_id == self.org_id, named)
-            .order_by(Group.id)
-            .with_for_update(key_share=True)
-        )
+        self._lock_groups(named)
 
     def _set_sso_memberships(self, user: User, values: Sequence[str]) -> None:
         """The login's groups replace the user's SSO-sourced memberships (SCIM ones stay)."""

@@ -596,7 +596,8 @@ def search_all(context: Context, query: Query) -> Outcome:
 
 
 def bulk(context: Context, body: Any) -> Outcome:
-    """POST /Bulk (RFC 7644 §3.7): each operation in its own savepoint, in order."""
+    """POST /Bulk (RFC 7644 §3.7): each operation in its own savepoint, in order, after the
+    groups the request changes are locked in id order."""
     context.require_write()
     if not isinstance(body, dict):
         raise invalid("the body must be a BulkRequest object", "invalidSyntax")
@@ -614,6 +615,7 @@ def bulk(context: Context, body: Any) -> Outcome:
             "tooMany",
         )
     fail_on_errors = _integer(fields.get("failonerrors"), "failOnErrors", 0)
+    context.service.lock_groups(_groups_changed_by(operations_))
     bulk_ids: dict[str, str] = {}
     results: list[dict[str, Any]] = []
     failures = 0
@@ -625,6 +627,19 @@ def bulk(context: Context, body: Any) -> Outcome:
             failures += 1
         results.append(result)
     return Outcome({"schemas": [discovery.BULK_RESPONSE_SCHEMA], "Operations": results})
+
+
+def _groups_changed_by(operations_: Sequence[Any]) -> list[str]:
+    """The ids of the existing groups a bulk request changes (PUT, PATCH or DELETE by id)."""
+    ids = []
+    for raw in operations_:
+        if isinstance(raw, dict):
+            fields = {k.lower(): v for k, v in raw.items()}
+            parts = [p for p in str(fields.get("path", "")).split("/") if p]
+            method = str(fields.get("method", "")).upper()
+            if method in ("PUT", "PATCH", "DELETE") and len(parts) == 2 and parts[0] == "Groups":
+                ids.append(parts[1])
+    return ids
 
 
 def _bulk_operation(context: Context, raw: Any, bulk_ids: dict[str, str]) -> dict[str, Any]:

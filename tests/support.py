@@ -1,14 +1,17 @@
-"""Test helpers: a SCIM client that carries a token, organization setup, error assertions."""
+"""Test helpers: a SCIM client that carries a token, organization setup, error assertions, and
+waiting for a PostgreSQL lock wait."""
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from flask.testing import FlaskClient
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import Headers
 from werkzeug.test import TestResponse
@@ -116,3 +119,21 @@ def assert_scim_error(
     if scim_type is not None:
         assert body["scimType"] == scim_type
     return body
+
+
+# A row lock wait is on the holder's transaction id, a lock with no database: find the waiter's
+# database through its backend.
+_WAITING_FOR_A_LOCK = text(
+    "SELECT 1 FROM pg_locks JOIN pg_stat_activity USING (pid) "
+    "WHERE NOT granted AND datname = current_database() LIMIT 1"
+)
+
+
+def someone_waits_for_a_lock(connection: Connection, timeout: float = 10.0) -> bool:
+    """True once a transaction in the connection's PostgreSQL database waits for a lock."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if connection.execute(_WAITING_FOR_A_LOCK).scalar():
+            return True
+        time.sleep(0.02)
+    return False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -39,6 +38,7 @@ from app.provisioning import (
     UserState,
 )
 from app.reports import seat_summary, user_access
+from tests.support import someone_waits_for_a_lock
 
 ACTOR = Actor(kind="system", label="test")
 
@@ -505,10 +505,7 @@ def test_an_sso_login_locks_its_groups_before_it_writes_the_user(
         )
         login = threading.Thread(target=log_in_again)
         login.start()
-        deadline = time.monotonic() + 10
-        while not scim.execute(text(WAITING_FOR_A_LOCK)).scalar() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert login.is_alive(), errors  # the login waits for Engineering
+        assert someone_waits_for_a_lock(scim), errors  # the login waits for Engineering
         # The member change goes on to the user's row: free, as the login has written nothing.
         scim.execute(text("UPDATE users SET version = version + 1 WHERE id = :id"), {"id": user_id})
         scim.commit()
@@ -523,12 +520,6 @@ def test_an_sso_login_locks_its_groups_before_it_writes_the_user(
         assert groups == ["Design"]
         assert roles_of(session, user) == {"*": "team_member"}
         assert audit.verify(session, org_id).is_ok
-
-
-WAITING_FOR_A_LOCK = (
-    "SELECT 1 FROM pg_locks WHERE NOT granted AND database = "
-    "(SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1"
-)
 
 
 @pytest.mark.parametrize(("policy", "accepted"), [("refuse", False), ("default", True)])

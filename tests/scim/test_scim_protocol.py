@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from typing import Any
 
@@ -16,10 +17,11 @@ from scim.discovery import (
     BULK_REQUEST_SCHEMA,
     ENTERPRISE_USER_SCHEMA,
     GROUP_SCHEMA,
+    PATCH_OP_SCHEMA,
     SEARCH_REQUEST_SCHEMA,
     USER_SCHEMA,
 )
-from tests.support import ScimClient, assert_scim_error, make_org
+from tests.support import ScimClient, assert_scim_error, make_org, someone_waits_for_a_lock
 
 
 def test_service_provider_config_is_true_to_the_implementation(scim: ScimClient) -> None:
@@ -393,4 +395,49 @@ def test_reads_run_in_autocommit_and_give_back_a_transactional_connection(
         connection.execute(text("INSERT INTO audit_heads (chain, seq, hash) VALUES ('x', 0, '')"))
         connection.rollback()
         assert connection.scalar(text("SELECT count(*) FROM audit_heads WHERE chain = 'x'")) == 0
+    engine.dispose()
+
+
+@pytest.mark.postgresql_only
+def test_bulk_locks_the_groups_it_changes_in_id_order(separate_database: Settings) -> None:
+    # Another transaction that locks the same two groups in id order (another /Bulk, say) holds
+    # the first. Changed in request order, last group first, the bulk would hold the last one
+    # while waiting for the first, and the other transaction, reaching the last, would deadlock.
+    app = create_app(separate_database)
+    engine: Engine = app.extensions["engine"]
+    with app.app_context(), app.extensions["sessions"]() as session:
+        _, secret = make_org(session, "acme")
+    scim = ScimClient(app.test_client(), secret, uuid.uuid4())
+    created = [scim.post("/Groups", {"schemas": [GROUP_SCHEMA], "displayName": n}) for n in "AB"]
+    first, last = sorted(uuid.UUID(g.json["id"]) for g in created)
+    body = {
+        "schemas": [BULK_REQUEST_SCHEMA],
+        "Operations": [
+            {
+                "method": "PATCH",
+                "path": f"/Groups/{group_id}",
+                "data": {
+                    "schemas": [PATCH_OP_SCHEMA],
+                    "Operations": [
+                        {"op": "replace", "path": "externalId", "value": f"x-{group_id}"}
+                    ],
+                },
+            }
+            for group_id in (last, first)
+        ],
+    }
+    answers: list[Any] = []
+    bulk = threading.Thread(target=lambda: answers.append(scim.post("/Bulk", body)))
+    with engine.connect() as other:
+        other.execute(text("SET lock_timeout = '5s'"))
+        locked = "SELECT id FROM groups WHERE id = :id FOR NO KEY UPDATE"
+        other.execute(text(locked), {"id": first})
+        bulk.start()
+        assert someone_waits_for_a_lock(other)  # the bulk waits for the first group
+        other.execute(text(locked), {"id": last})  # free: the bulk has changed nothing yet
+        other.commit()
+    bulk.join(timeout=30)
+    [answer] = answers
+    assert answer.status_code == 200
+    assert [op["status"] for op in answer.json["Operations"]] == ["204", "204"]
     engine.dispose()
