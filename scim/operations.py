@@ -634,21 +634,29 @@ def _groups_changed_by(operations_: Sequence[Any]) -> list[str]:
     ids = []
     for raw in operations_:
         if isinstance(raw, dict):
-            fields = {k.lower(): v for k, v in raw.items()}
-            parts = [p for p in str(fields.get("path", "")).split("/") if p]
-            method = str(fields.get("method", "")).upper()
+            method, path = _method_and_path({k.lower(): v for k, v in raw.items()})
+            parts = _path_parts(path)
             if method in ("PUT", "PATCH", "DELETE") and len(parts) == 2 and parts[0] == "Groups":
                 ids.append(parts[1])
     return ids
+
+
+def _method_and_path(fields: Mapping[str, Any]) -> tuple[str, str]:
+    """A bulk operation's method, upper-cased, and path (its keys already lower-cased)."""
+    return str(fields.get("method", "")).upper(), str(fields.get("path", ""))
+
+
+def _path_parts(path: str) -> list[str]:
+    """A bulk path's resource type and id: "/Groups/{id}" → ["Groups", "{id}"]."""
+    return [p for p in path.split("/") if p]
 
 
 def _bulk_operation(context: Context, raw: Any, bulk_ids: dict[str, str]) -> dict[str, Any]:
     if not isinstance(raw, dict):
         return _bulk_error(None, None, invalid("each operation must be an object", "invalidSyntax"))
     fields = {k.lower(): v for k, v in raw.items()}
-    method = str(fields.get("method", "")).upper()
+    method, path = _method_and_path(fields)
     bulk_id = fields.get("bulkid")
-    path = str(fields.get("path", ""))
     try:
         path = _resolve_bulk_ids(path, bulk_ids)
         data = _resolve_bulk_ids(fields.get("data"), bulk_ids)
@@ -704,7 +712,7 @@ def _resolve_bulk_ids(value: Any, bulk_ids: Mapping[str, str]) -> Any:
 
 
 def _dispatch(context: Context, method: str, path: str, data: Any, version: Any) -> Outcome:
-    parts = [p for p in path.split("/") if p]
+    parts = _path_parts(path)
     if not parts or parts[0] not in ("Users", "Groups") or len(parts) > 2:
         raise invalid(f"unsupported bulk path {path!r}", "invalidPath")
     resource, resource_id = parts[0], (parts[1] if len(parts) == 2 else None)
