@@ -11,18 +11,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import audit, migrate, organizations
 from app.audit import Actor
-from app.config import Settings
 from app.db import read_only_unit, unit_of_work
 from app.errors import ProvisioningError
 from app.models import OrgDomain, OveragePolicy
 from app.provisioning import ProvisioningService
+from app.web import settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEMO_SLUG = "demo"
@@ -62,11 +62,6 @@ def org_service(slug: str) -> Iterator[ProvisioningService]:
     with command_unit() as session:
         organization = organizations.get_organization(session, slug)
         yield ProvisioningService(session, organization, cli_actor())
-
-
-def settings() -> Settings:
-    configured: Settings = current_app.extensions["settings"]
-    return configured
 
 
 def echo_json(value: Any) -> None:

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
-from app import audit
+from app import audit, ratelimit
 from app.audit import Actor
 from app.db import utcnow
 from app.errors import ConflictError, InvalidChangeError, NotFoundError
@@ -195,4 +195,50 @@ def authenticate_token(
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         token.last_used_at = now
+    return token
+
+
+class TokenRefusal(StrEnum):
+    """Why a bearer token was not accepted; each adapter words it in its own protocol."""
+
+    MISSING = "missing"
+    INVALID = "invalid"
+    WRONG_SCOPE = "wrong_scope"
+    READ_ONLY = "read_only"
+    RATE_LIMITED = "rate_limited"
+
+
+class TokenRefusedError(Exception):
+    """A request's bearer token was refused; `retry_after` is set when it was rate limited."""
+
+    def __init__(self, refusal: TokenRefusal, retry_after: int | None = None) -> None:
+        super().__init__(refusal.value)
+        self.refusal = refusal
+        self.retry_after = retry_after
+
+
+def authorize_bearer(
+    session: Session,
+    engine: Engine,
+    authorization: str,
+    scope: TokenScope,
+    rate_limit: int,
+    write: bool = False,
+    with_organization: bool = True,
+) -> ScimToken:
+    """The live token of an `Authorization: Bearer` header, for this scope, within its rate
+    limit, or TokenRefusedError. `write` refuses a read-only token."""
+    scheme, _, secret = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise TokenRefusedError(TokenRefusal.MISSING)
+    token = authenticate_token(session, secret.strip(), with_organization=with_organization)
+    if token is None:
+        raise TokenRefusedError(TokenRefusal.INVALID)
+    if token.scope != scope:
+        raise TokenRefusedError(TokenRefusal.WRONG_SCOPE)
+    if write and token.is_read_only:
+        raise TokenRefusedError(TokenRefusal.READ_ONLY)
+    wait = ratelimit.retry_after(engine, session, str(token.id), rate_limit)
+    if wait is not None:
+        raise TokenRefusedError(TokenRefusal.RATE_LIMITED, wait)
     return token

@@ -13,7 +13,7 @@ from uuid import UUID
 from sqlalchemy import ColumnElement, Engine, Uuid, bindparam, func, null, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from app import organizations, ratelimit
+from app import organizations
 from app.config import Settings
 from app.db import json_rows
 from app.errors import ProvisioningError
@@ -73,27 +73,17 @@ def authenticate(
     reads_only: bool = False,
 ) -> Context:
     """The bearer token's organization as a service context, or 401."""
-    scheme, _, secret = authorization.strip().partition(" ")
-    challenge = {"WWW-Authenticate": 'Bearer realm="scim"'}
-    if scheme.lower() != "bearer" or not secret.strip():
-        raise ScimError(HTTPStatus.UNAUTHORIZED, "a bearer token is required", headers=challenge)
-    token = organizations.authenticate_token(
-        session, secret.strip(), with_organization=not reads_only
-    )
-    if token is None:
-        challenge = {"WWW-Authenticate": 'Bearer realm="scim", error="invalid_token"'}
-        raise ScimError(
-            HTTPStatus.UNAUTHORIZED, "the bearer token is invalid or revoked", headers=challenge
+    try:
+        token = organizations.authorize_bearer(
+            session,
+            engine,
+            authorization,
+            organizations.TokenScope.SCIM,
+            settings.scim_rate_limit,
+            with_organization=not reads_only,
         )
-    if token.scope != organizations.TokenScope.SCIM:
-        raise ScimError(HTTPStatus.FORBIDDEN, "this token is for the admin API, not for SCIM")
-    wait = ratelimit.retry_after(engine, session, str(token.id), settings.scim_rate_limit)
-    if wait is not None:
-        raise ScimError(
-            HTTPStatus.TOO_MANY_REQUESTS,
-            f"more than {settings.scim_rate_limit} requests a minute with this token",
-            headers={"Retry-After": str(wait)},
-        )
+    except organizations.TokenRefusedError as refused:
+        raise token_error(refused, settings.scim_rate_limit) from None
     actor = Actor(
         kind="scim",
         label=token.label,
@@ -111,6 +101,28 @@ def authenticate(
         base_url=base_url,
         is_read_only=token.is_read_only,
     )
+
+
+def token_error(refused: organizations.TokenRefusedError, rate_limit: int) -> ScimError:
+    """A refused bearer token as SCIM words it (RFC 6750 challenges on 401)."""
+    match refused.refusal:
+        case organizations.TokenRefusal.MISSING:
+            challenge = {"WWW-Authenticate": 'Bearer realm="scim"'}
+            return ScimError(
+                HTTPStatus.UNAUTHORIZED, "a bearer token is required", headers=challenge
+            )
+        case organizations.TokenRefusal.INVALID:
+            challenge = {"WWW-Authenticate": 'Bearer realm="scim", error="invalid_token"'}
+            return ScimError(
+                HTTPStatus.UNAUTHORIZED, "the bearer token is invalid or revoked", headers=challenge
+            )
+        case organizations.TokenRefusal.RATE_LIMITED:
+            return ScimError(
+                HTTPStatus.TOO_MANY_REQUESTS,
+                f"more than {rate_limit} requests a minute with this token",
+                headers={"Retry-After": str(refused.retry_after)},
+            )
+    return ScimError(HTTPStatus.FORBIDDEN, "this token is for the admin API, not for SCIM")
 
 
 # ------------------------------------------------------------ discovery

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from http import HTTPStatus
@@ -13,10 +12,10 @@ from flask import Blueprint, Flask, Response, current_app, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from app.config import Settings
 from app.db import unit_of_work
 from app.errors import ProvisioningError
 from app.logs import current_request_id
+from app.web import BodyTooLargeError, NotJsonError, request_json, settings
 from scim import discovery, operations
 from scim.errors import ScimError, from_service, render, scim_response
 from scim.operations import Outcome, Query
@@ -28,36 +27,19 @@ PREFIX = "/scim/v2"
 READ_METHODS = frozenset({"GET", "HEAD"})
 
 
-def settings() -> Settings:
-    configured: Settings = current_app.extensions["settings"]
-    return configured
-
-
 def base_url() -> str:
     return settings().base_url + PREFIX
 
 
 def json_body() -> Any:
+    """The request body as JSON (None when empty); 413 past the payload limit, 400 if not JSON."""
     limit = settings().scim_bulk_max_payload_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise ScimError(
-            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-            f"the request body is larger than {limit} bytes",
-            "tooMany",
-        )
-    raw = request.get_data(cache=True)
-    if len(raw) > limit:
-        raise ScimError(
-            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-            f"the request body is larger than {limit} bytes",
-            "tooMany",
-        )
     try:
-        return json.loads(raw) if raw else None
-    except ValueError:
-        raise ScimError(
-            HTTPStatus.BAD_REQUEST, "the body is not valid JSON", "invalidSyntax"
-        ) from None
+        return request_json(limit, allow_empty=True)
+    except BodyTooLargeError as error:
+        raise ScimError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, str(error), "tooMany") from None
+    except NotJsonError as error:
+        raise ScimError(HTTPStatus.BAD_REQUEST, str(error), "invalidSyntax") from None
 
 
 def query_from_args() -> Query:

@@ -24,13 +24,13 @@ from sqlalchemy import select
 
 from app import crypto
 from app.admin.api import ApiError, Context, authenticate, bp, json_body, json_response, run
-from app.admin.api import settings as app_settings
 from app.admin.payloads import Payload, PayloadError
 from app.audit import Actor
 from app.db import unit_of_work
 from app.errors import ConflictError, InvalidChangeError
 from app.models import IdpConnection, Organization
 from app.provisioning import ProvisioningService
+from app.web import settings as app_settings
 from sso import saml
 from sso.cli import connection_document
 from sso.oidc import OidcError, OidcSettings

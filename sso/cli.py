@@ -7,25 +7,19 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app import handoff
 from app.cli import cli_actor, org_service
-from app.config import Settings
 from app.db import unit_of_work
 from app.models import IdpConnection
+from app.web import settings
 from sso import saml
 from sso.views import sp_urls
 
 connection_cli = AppGroup("connection", help="SSO connections to identity providers.")
 handoff_cli = AppGroup("handoff", help="Keys that sign the hand-off to Blue.")
-
-
-def settings() -> Settings:
-    configured: Settings = current_app.extensions["settings"]
-    return configured
 
 
 def connection_document(connection: IdpConnection) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from app import crypto
 from app.cli import org_service
 from app.db import unit_of_work, utcnow
 from app.models import IdpConnection, SsoRequest
+from app.web import settings
 from sso.cli import connection_cli, connection_document
 from sso.oidc import (
     AuthorizationResponse,
@@ -38,7 +39,7 @@ from sso.oidc import (
     PendingLogin,
 )
 from sso.pages import error_page
-from sso.views import bp, complete_login, refuse, safe_return_to, settings, sp_urls
+from sso.views import bp, complete_login, refuse, safe_return_to, sp_urls
 
 log = logging.getLogger(__name__)
 

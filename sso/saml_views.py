@@ -34,11 +34,11 @@ from app.db import unit_of_work, utcnow
 from app.errors import LoginRefusedError
 from app.models import IdpConnection, LoginIdentity, SsoReplay, SsoRequest
 from app.provisioning import LoginClaims
+from app.web import settings as app_settings
 from sso import saml, sessions
 from sso.cli import connection_cli, connection_document
 from sso.pages import error_page
 from sso.views import actor_for, bp, complete_login, refuse, safe_return_to, sp_urls
-from sso.views import settings as app_settings
 
 # How long an SP-initiated login (or logout) may take at the IdP.
 REQUEST_LIFETIME = timedelta(minutes=10)

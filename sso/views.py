@@ -11,7 +11,6 @@ from flask import (
     Blueprint,
     Flask,
     Response,
-    current_app,
     jsonify,
     redirect,
     render_template,
@@ -25,23 +24,18 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from app import handoff
 from app.audit import Actor
-from app.config import Settings
 from app.db import unit_of_work
 from app.errors import LoginRefusedError
 from app.logs import current_request_id
 from app.models import Group, IdpConnection, Membership, Organization, OrgDomain, RoleAssignment
 from app.models import User as UserRow
 from app.provisioning import LoginClaims, ProvisioningService
+from app.web import settings
 from sso import sessions
 from sso.pages import error_page
 
 bp = Blueprint("sso", __name__, url_prefix="/sso", template_folder="templates")
 log = logging.getLogger(__name__)
-
-
-def settings() -> Settings:
-    configured: Settings = current_app.extensions["settings"]
-    return configured
 
 
 def actor_for(connection: IdpConnection | None) -> Actor:

@@ -16,10 +16,9 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import RequestRedirect
 
-from app import organizations, ratelimit, reports
+from app import organizations, reports
 from app.admin import changes, documents, payloads, queries
 from app.admin.payloads import PayloadError
-from app.config import Settings
 from app.db import unit_of_work
 from app.errors import (
     ConflictError,
@@ -31,6 +30,7 @@ from app.errors import (
 from app.logs import current_request_id
 from app.models import Organization
 from app.provisioning import Actor, ProvisioningService
+from app.web import BodyTooLargeError, NotJsonError, request_json, settings
 
 PREFIX = "/api/v1"
 bp = Blueprint("admin", __name__, url_prefix=PREFIX)
@@ -95,11 +95,6 @@ def render(error: ApiError) -> Response:
 # ------------------------------------------------------- request plumbing
 
 
-def settings() -> Settings:
-    configured: Settings = current_app.extensions["settings"]
-    return configured
-
-
 @dataclass(frozen=True, slots=True)
 class Context:
     """The authenticated organization and a service acting for the token."""
@@ -109,42 +104,59 @@ class Context:
     service: ProvisioningService
 
 
+# How the admin API words each refusal of a bearer token.
+REFUSALS: dict[organizations.TokenRefusal, tuple[HTTPStatus, str, str, str | None]] = {
+    organizations.TokenRefusal.MISSING: (
+        HTTPStatus.UNAUTHORIZED,
+        "unauthorized",
+        "a bearer token is required",
+        'Bearer realm="api"',
+    ),
+    organizations.TokenRefusal.INVALID: (
+        HTTPStatus.UNAUTHORIZED,
+        "unauthorized",
+        "the bearer token is invalid or revoked",
+        'Bearer realm="api", error="invalid_token"',
+    ),
+    organizations.TokenRefusal.WRONG_SCOPE: (
+        HTTPStatus.FORBIDDEN,
+        "forbidden",
+        "this is a SCIM token; the admin API needs an admin token "
+        "(blue-provisioning token create --scope admin)",
+        None,
+    ),
+    organizations.TokenRefusal.READ_ONLY: (
+        HTTPStatus.FORBIDDEN,
+        "forbidden",
+        "this token is read-only",
+        None,
+    ),
+}
+
+
 def authenticate(session: Session, write: bool) -> Context:
     """The bearer token's organization, or 401; a read-only token asking for a change, 403."""
-    scheme, _, secret = request.headers.get("Authorization", "").strip().partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
-        raise ApiError(
-            HTTPStatus.UNAUTHORIZED,
-            "unauthorized",
-            "a bearer token is required",
-            {"WWW-Authenticate": 'Bearer realm="api"'},
-        )
-    token = organizations.authenticate_token(session, secret.strip())
-    if token is None:
-        raise ApiError(
-            HTTPStatus.UNAUTHORIZED,
-            "unauthorized",
-            "the bearer token is invalid or revoked",
-            {"WWW-Authenticate": 'Bearer realm="api", error="invalid_token"'},
-        )
-    if token.scope != organizations.TokenScope.ADMIN:
-        raise ApiError(
-            HTTPStatus.FORBIDDEN,
-            "forbidden",
-            "this is a SCIM token; the admin API needs an admin token "
-            "(blue-provisioning token create --scope admin)",
-        )
-    if write and token.is_read_only:
-        raise ApiError(HTTPStatus.FORBIDDEN, "forbidden", "this token is read-only")
     limit = settings().scim_rate_limit
-    wait = ratelimit.retry_after(current_app.extensions["engine"], session, str(token.id), limit)
-    if wait is not None:
-        raise ApiError(
-            HTTPStatus.TOO_MANY_REQUESTS,
-            "rate_limited",
-            f"more than {limit} requests a minute with this token",
-            {"Retry-After": str(wait)},
+    try:
+        token = organizations.authorize_bearer(
+            session,
+            current_app.extensions["engine"],
+            request.headers.get("Authorization", ""),
+            organizations.TokenScope.ADMIN,
+            limit,
+            write=write,
         )
+    except organizations.TokenRefusedError as refused:
+        if refused.refusal is organizations.TokenRefusal.RATE_LIMITED:
+            raise ApiError(
+                HTTPStatus.TOO_MANY_REQUESTS,
+                "rate_limited",
+                f"more than {limit} requests a minute with this token",
+                {"Retry-After": str(refused.retry_after)},
+            ) from None
+        status, code, detail, challenge = REFUSALS[refused.refusal]
+        headers = {"WWW-Authenticate": challenge} if challenge else None
+        raise ApiError(status, code, detail, headers) from None
     actor = Actor(
         kind="api",
         label=token.label,
@@ -169,25 +181,12 @@ def run(
 
 def json_body() -> Any:
     """The request body as JSON; 400 when it is not JSON, 413 when it is too large."""
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise ApiError(
-            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-            "too_large",
-            f"the request body is larger than {MAX_BODY_BYTES} bytes",
-        )
-    raw = request.get_data(cache=True)
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(
-            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-            "too_large",
-            f"the request body is larger than {MAX_BODY_BYTES} bytes",
-        )
     try:
-        return json.loads(raw)
-    except ValueError:
-        raise ApiError(
-            HTTPStatus.BAD_REQUEST, "invalid_json", "the body is not valid JSON"
-        ) from None
+        return request_json(MAX_BODY_BYTES)
+    except BodyTooLargeError as error:
+        raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too_large", str(error)) from None
+    except NotJsonError as error:
+        raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_json", str(error)) from None
 
 
 def int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
