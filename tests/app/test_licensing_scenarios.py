@@ -35,8 +35,9 @@ from app.provisioning import (
     ProvisioningService,
     RuleSpec,
     UserSpec,
-    UserState,
 )
+from app.provisioning.access import UserState
+from app.provisioning.access.writes import write_seats
 from app.reports import seat_summary, user_access
 from tests.support import someone_waits_for_a_lock
 
@@ -383,7 +384,7 @@ def test_a_seat_is_never_written_for_a_user_who_left_meanwhile(
     planned = UserState(user.id, user.user_name, True, None, "none", None)
     service.delete_user(user.id)
     with pytest.raises(ConflictError, match="try again"):
-        service._write_seats([(planned, SeatKind.PAID, None)])
+        write_seats(service.scope, [(planned, SeatKind.PAID, None)])
     assert session.get(User, user.id).seat == "none"  # type: ignore[union-attr]
 
 

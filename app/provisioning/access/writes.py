@@ -1,0 +1,254 @@
+"""Recompute, step four: the rows a decision changes, queued per user and written together
+with a few bulk statements (a rule change can touch 50,000 users in one transaction)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar, cast
+from uuid import UUID
+
+from sqlalchemy import CursorResult, delete, update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
+
+import licensing
+from app.db import bulk_insert, in_ids
+from app.errors import ConflictError
+from app.models import RoleAssignment, SeatEvent, SeatKind, User
+from app.provisioning import events
+from app.provisioning.access.plan import UserState
+from app.provisioning.scope import BATCH, Scope, chunks
+
+# Queued audit rows that trigger a bulk write: COPY is cheap per row, dear per statement.
+WRITE_BATCH = 10_000
+_T = TypeVar("_T")
+
+
+@dataclass(slots=True)
+class AccessWrites:
+    """Rows queued for a batch of users, written together by `write_access`."""
+
+    inserted: list[dict[str, Any]] = field(default_factory=list)
+    updated: list[tuple[RoleAssignment, dict[str, Any]]] = field(default_factory=list)
+    deleted: list[RoleAssignment] = field(default_factory=list)
+    seat_events: list[dict[str, Any]] = field(default_factory=list)
+    seats: list[tuple[UserState, SeatKind, datetime | None]] = field(default_factory=list)
+    audit_rows: list[events.EventRow] = field(default_factory=list)
+    payloads: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+
+    def shared(self, key: tuple[Any, ...], value: _T) -> _T:
+        """`value`, or the equal one queued earlier under `key`: 50,000 users granted the same
+        role by the same rule share one payload, which is serialized once."""
+        found: _T = self.payloads.setdefault(key, value)
+        return found
+
+    def audit(
+        self,
+        action: str,
+        user_id: UUID,
+        before: Mapping[str, Any] | None,
+        after: Mapping[str, Any] | None,
+    ) -> None:
+        """Queue an audit event about a user."""
+        self.audit_rows.append(events.EventRow(action, "user", str(user_id), before, after))
+
+    @property
+    def size(self) -> int:
+        """How many events are queued: the measure of when to write."""
+        return len(self.audit_rows)
+
+    def clear(self) -> None:
+        """Forget what was written."""
+        self.inserted.clear()
+        self.updated.clear()
+        self.deleted.clear()
+        self.seat_events.clear()
+        self.seats.clear()
+        self.audit_rows.clear()
+        self.payloads.clear()
+
+    def revoke(
+        self,
+        user_id: UUID,
+        current: Mapping[str, RoleAssignment],
+        kept: Mapping[str, Any],
+        reason: str,
+    ) -> None:
+        """Queue the removal of every current assignment whose project is not `kept`."""
+        for project, assignment in current.items():
+            if project not in kept:
+                self.deleted.append(assignment)
+                self.audit(
+                    "role.revoked",
+                    user_id,
+                    {
+                        "project": project,
+                        "role": assignment.role_key,
+                        "sources": assignment.sources,
+                    },
+                    self.shared(("revoked", reason), {"reason": reason}),
+                )
+
+    def assign(
+        self,
+        scope: Scope,
+        user_id: UUID,
+        current: Mapping[str, RoleAssignment],
+        project: str,
+        wanted: licensing.Assignment,
+        reason: str,
+        now: datetime,
+    ) -> None:
+        """Queue one project's assignment: a grant, a change of role or sources, or nothing."""
+        sources = self.shared(
+            ("sources", wanted.sources),
+            [{"rule_id": s.rule_id, "group_id": s.group_id} for s in wanted.sources],
+        )
+        after = self.shared(
+            ("assigned", project, wanted.role_key, wanted.sources, reason),
+            {"project": project, "role": wanted.role_key, "sources": sources, "reason": reason},
+        )
+        existing = current.get(project)
+        if existing is None:
+            self.inserted.append(
+                {
+                    "org_id": scope.org_id,
+                    "user_id": user_id,
+                    "project_key": project,
+                    "role_key": wanted.role_key,
+                    "sources": sources,
+                    "granted_at": now,
+                }
+            )
+            self.audit("role.granted", user_id, None, after)
+        elif existing.role_key != wanted.role_key or existing.sources != sources:
+            before = {"project": project, "role": existing.role_key, "sources": existing.sources}
+            is_new_role = existing.role_key != wanted.role_key
+            self.updated.append(
+                (
+                    existing,
+                    {
+                        "id": existing.id,
+                        "role_key": wanted.role_key,
+                        "sources": sources,
+                        "granted_at": now if is_new_role else existing.granted_at,
+                    },
+                )
+            )
+            self.audit("role.changed", user_id, before, after)
+
+    def seat(
+        self,
+        scope: Scope,
+        user: UserState,
+        decision: licensing.SeatDecision,
+        reason: str,
+        now: datetime,
+    ) -> SeatKind:
+        """Queue the user's new seat and pending mark, with a ledger row and an audit event
+        when either changes; returns the new seat."""
+        new_seat = SeatKind(decision.seat.value)
+        was_pending = user.pending_since is not None
+        pending_since = user.pending_since
+        if decision.is_pending and not was_pending:
+            pending_since = now
+        elif not decision.is_pending and was_pending:
+            pending_since = None
+        if new_seat != user.seat or pending_since != user.pending_since:
+            self.seats.append((user, new_seat, pending_since))
+        if new_seat == user.seat and decision.is_pending == was_pending:
+            return new_seat
+        self.seat_events.append(
+            {
+                "org_id": scope.org_id,
+                "user_id": user.id,
+                "from_seat": user.seat,
+                "to_seat": new_seat,
+                "is_pending": decision.is_pending,
+                "reason": reason,
+                "cause": scope.cause,
+                "at": now,
+            }
+        )
+        self.audit(
+            "seat.changed",
+            user.id,
+            self.shared(
+                ("seat before", user.seat, was_pending),
+                {"seat": user.seat, "pending": was_pending},
+            ),
+            self.shared(
+                ("seat after", new_seat, decision.is_pending, decision.is_overage, reason),
+                {
+                    "seat": new_seat.value,
+                    "pending": decision.is_pending,
+                    "overage": decision.is_overage,
+                    "reason": reason,
+                },
+            ),
+        )
+        return new_seat
+
+
+def write_access(scope: Scope, writes: AccessWrites) -> None:
+    """Write the queued assignment, seat-ledger and audit rows with a few bulk statements."""
+    session = scope.session
+    if writes.deleted:
+        ids = [a.id for a in writes.deleted]
+        for chunk in chunks(ids, BATCH):
+            session.execute(delete(RoleAssignment).where(RoleAssignment.id.in_(chunk)))
+        for assignment in writes.deleted:
+            session.expunge(assignment)
+    if writes.updated:
+        session.execute(update(RoleAssignment), [row for _, row in writes.updated])
+        for assignment, _ in writes.updated:
+            session.expire(assignment)
+    bulk_insert(session, RoleAssignment, writes.inserted)
+    bulk_insert(session, SeatEvent, writes.seat_events)
+    write_seats(scope, writes.seats)
+    events.record_many(scope, writes.audit_rows)
+    writes.clear()
+
+
+def write_seats(scope: Scope, seats: Sequence[tuple[UserState, SeatKind, datetime | None]]) -> None:
+    """Set users' seats with one UPDATE per distinct value, not one per user."""
+    by_value: dict[tuple[str, datetime | None], list[UserState]] = defaultdict(list)
+    for user, new_seat, new_pending_since in seats:
+        by_value[(new_seat.value, new_pending_since)].append(user)
+    for (seat, pending_since), users in by_value.items():
+        for chunk in chunks(users, WRITE_BATCH):
+            _write_seat(scope, chunk, seat, pending_since)
+
+
+def _write_seat(
+    scope: Scope, users: Sequence[UserState], seat: str, pending_since: datetime | None
+) -> None:
+    """Give these users one seat and pending mark."""
+    session = scope.session
+    statement = update(User).where(in_ids(session, User.id, [u.id for u in users]))
+    if seat != SeatKind.NONE:
+        # A seat goes to live users only: one deactivated or deleted by a request that did
+        # not wait for the seat counter (see Scope.lock_seats_if_in_play) makes this change
+        # fail rather than seat someone who has left.
+        statement = statement.where(User.is_active.is_(True), User.deprovisioned_at.is_(None))
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            statement.values(seat=seat, pending_since=pending_since).execution_options(
+                synchronize_session=False
+            ),
+        ),
+    )
+    if seat != SeatKind.NONE and result.rowcount != len(users):
+        raise ConflictError(
+            "users were deactivated or deleted while this change was applied; try again"
+        )
+    for user in users:
+        # The row is written; keep a loaded object true without dirtying it.
+        loaded = session.identity_map.get(identity_key(User, user.id))
+        if loaded is not None:
+            set_committed_value(loaded, "seat", seat)
+            set_committed_value(loaded, "pending_since", pending_since)

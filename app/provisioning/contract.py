@@ -1,0 +1,87 @@
+"""The organization's contract (paid-seat tier, overage policy, period) and its mass-grant
+guard thresholds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+import licensing
+from app.errors import InvalidChangeError
+from app.models import Organization, User
+from app.provisioning import events
+from app.provisioning.access import promote_pending, recompute
+from app.provisioning.scope import Scope
+from app.provisioning.specs import ContractSpec
+
+
+def set_contract(scope: Scope, spec: ContractSpec) -> Organization:
+    """Change the contract; a larger tier (or `allow`) promotes pending users at once."""
+    org = scope.organization
+    try:
+        licensing.Contract(
+            paid_seat_tier=spec.paid_seat_tier,
+            starts_on=spec.starts_on,
+            ends_on=spec.ends_on,
+            billing_terms=licensing.BillingTerms(spec.billing_terms),
+            policy=licensing.OveragePolicy(spec.policy),
+        )
+    except (licensing.LicensingError, ValueError) as error:
+        raise InvalidChangeError(str(error)) from None
+    scope.lock_organization()
+    before = _contract_snapshot(org)
+    org.paid_seat_tier = spec.paid_seat_tier
+    org.overage_policy = spec.policy
+    org.billing_terms = spec.billing_terms
+    org.contract_starts_on = spec.starts_on
+    org.contract_ends_on = spec.ends_on
+    after = _contract_snapshot(org)
+    if after != before:
+        events.record_changes(
+            scope, "org.contract_changed", "organization", scope.org_id, before, after
+        )
+    if org.overage_policy == licensing.OveragePolicy.ALLOW:
+        waiting = scope.session.scalars(
+            select(User.id).where(User.org_id == scope.org_id, User.pending_since.is_not(None))
+        ).all()
+        recompute(scope, waiting, reason="contract_changed")
+    else:
+        promote_pending(scope)
+    return org
+
+
+def _contract_snapshot(org: Organization) -> dict[str, Any]:
+    return {
+        "paid_seat_tier": org.paid_seat_tier,
+        "policy": org.overage_policy,
+        "billing_terms": org.billing_terms,
+        "starts_on": org.contract_starts_on.isoformat() if org.contract_starts_on else None,
+        "ends_on": org.contract_ends_on.isoformat() if org.contract_ends_on else None,
+    }
+
+
+def set_guard_thresholds(
+    scope: Scope, max_new_paid_seats: int, max_new_paid_share: float, max_new_project_admins: int
+) -> None:
+    """Configure the mass-grant guard."""
+    try:
+        licensing.GuardThresholds(max_new_paid_seats, max_new_paid_share, max_new_project_admins)
+    except licensing.LicensingError as error:
+        raise InvalidChangeError(str(error)) from None
+    org = scope.organization
+    before = _guard_snapshot(org)
+    org.guard_max_new_paid_seats = max_new_paid_seats
+    org.guard_max_new_paid_share = max_new_paid_share
+    org.guard_max_new_project_admins = max_new_project_admins
+    after = _guard_snapshot(org)
+    if after != before:
+        events.record(scope, "org.guard_changed", "organization", scope.org_id, before, after)
+
+
+def _guard_snapshot(org: Organization) -> dict[str, Any]:
+    return {
+        "max_new_paid_seats": org.guard_max_new_paid_seats,
+        "max_new_paid_share": org.guard_max_new_paid_share,
+        "max_new_project_admins": org.guard_max_new_project_admins,
+    }
