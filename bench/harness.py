@@ -328,6 +328,27 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
+class Repeating:
+    """Calls `action` on a daemon thread at once, then every `interval` seconds until stop()."""
+
+    def __init__(self, name: str, interval: float, action: Callable[[], object]) -> None:
+        self._interval = interval
+        self._action = action
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._action()
+            self._stop.wait(self._interval)
+
+    def stop(self) -> None:
+        """Ask the thread to finish and wait until its current call has returned."""
+        self._stop.set()
+        self._thread.join()
+
+
 @dataclass
 class RssSampler:
     """Samples the RSS of a set of pids on a background thread."""
@@ -335,26 +356,20 @@ class RssSampler:
     pids: Sequence[int]
     interval: float = 0.2
     samples: list[dict[int, int]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _sampling: Repeating | None = None
 
     def snapshot(self) -> dict[int, int]:
         return {pid: kib for pid in self.pids if (kib := rss_kib(pid)) is not None}
 
     def __enter__(self) -> RssSampler:
-        def loop() -> None:
-            while not self._stop.is_set():
-                self.samples.append(self.snapshot())
-                self._stop.wait(self.interval)
-
-        self._thread = threading.Thread(target=loop, name="rss-sampler", daemon=True)
-        self._thread.start()
+        self._sampling = Repeating(
+            "rss-sampler", self.interval, lambda: self.samples.append(self.snapshot())
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        if self._sampling is not None:
+            self._sampling.stop()
 
     def peak(self) -> dict[int, int]:
         peaks: dict[int, int] = {}
@@ -408,8 +423,7 @@ class CpuAccount:
     _busy: int = 0
     _own: float = 0.0
     _backends: dict[int, tuple[int, int]] = field(default_factory=dict)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _sampling: Repeating | None = None
 
     def _sample_backends(self) -> None:
         for pid in _postgres_backends(self.databases):
@@ -424,20 +438,12 @@ class CpuAccount:
         self._busy = _machine_busy_ticks()
         times = os.times()
         self._own = times.user + times.system + times.children_user + times.children_system
-
-        def loop() -> None:
-            while not self._stop.is_set():
-                self._sample_backends()
-                self._stop.wait(self.interval)
-
-        self._thread = threading.Thread(target=loop, name="cpu-account", daemon=True)
-        self._thread.start()
+        self._sampling = Repeating("cpu-account", self.interval, self._sample_backends)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        if self._sampling is not None:
+            self._sampling.stop()
         self._sample_backends()
         self.wall = time.monotonic() - self._began
         tick = os.sysconf("SC_CLK_TCK")
@@ -523,6 +529,15 @@ class Postgres:
                 for name in names
                 if (row := connection.execute(f"SHOW {name}".encode()).fetchone())
             }
+
+
+def copy_rows(
+    cursor: psycopg.Cursor[Any], statement: str, rows: Iterable[Sequence[object]]
+) -> None:
+    """Stream `rows` into a table through `statement`, a `COPY ... FROM STDIN`."""
+    with cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 # ---------------------------------------------------------------------- machine

@@ -14,7 +14,7 @@ import psycopg
 
 from bench.harness import ROOT, VAR, HttpClient, Measurement, Postgres, ServerProcess, free_port
 from bench.plan import Plan, log
-from bench.report import Report
+from bench.report import Report, ratio
 from bench.scim_ops import (
     NO_WORK,
     GroupUnderTest,
@@ -156,12 +156,12 @@ def rate_targets(report: Report, reference: str, ours: str, compared: str) -> No
         mine = report.find(ours, operation)
         if theirs is None or mine is None:
             continue
-        ratio = mine.rate / theirs.rate if theirs.rate else float("inf")
+        times = ratio(mine.rate, theirs.rate)
         report.target(
             f"{operation}: {compared}",
             f"≥ {RATE_RATIO}× the reference's rate",
-            f"{mine.rate:,.0f}/s vs {theirs.rate:,.0f}/s = {ratio:.2f}×",
-            ratio >= RATE_RATIO and mine.errors == 0,
+            f"{mine.rate:,.0f}/s vs {theirs.rate:,.0f}/s = {times:.2f}×",
+            times >= RATE_RATIO and mine.errors == 0,
         )
 
 

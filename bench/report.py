@@ -56,6 +56,23 @@ class Report:
     def target(self, name: str, goal: str, observed: str, passed: bool) -> None:
         self.targets.append(Target(name, goal, observed, passed))
 
+    def target_p50_ratio(
+        self, name: str, big: Measurement, small: Measurement, limit: float
+    ) -> None:
+        """The target that `big`'s median latency is at most `limit` times `small`'s."""
+        times = ratio(big.p50, small.p50)
+        self.target(
+            name,
+            f"≤ {limit:.0f}× (p50)",
+            f"{big.p50:.1f} ms vs {small.p50:.1f} ms = {times:.2f}×",
+            times <= limit,
+        )
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    """`numerator / denominator`, infinite when the denominator is 0."""
+    return numerator / denominator if denominator else float("inf")
+
 
 HEADERS = ("scenario", "operation", "n", "conc", "throughput", "p50 ms", "p95 ms", "p99 ms", "err")
 

@@ -18,7 +18,7 @@ from bench.harness import (
     timed_runs,
 )
 from bench.plan import Plan, log
-from bench.report import MemoryRow, Report
+from bench.report import MemoryRow, Report, ratio
 from bench.scim_ops import (
     GroupUnderTest,
     batch_add,
@@ -28,8 +28,14 @@ from bench.scim_ops import (
     single_member_patches,
     warm_up,
 )
-from bench.seed import external_id, organization_id, seed_directory, user_name
-from bench.service import ORG_SLUG, gunicorn, prepare_database, report_server_errors
+from bench.seed import Directory, external_id, organization_id, seed_directory, user_name
+from bench.service import (
+    ORG_SLUG,
+    BenchDatabase,
+    gunicorn,
+    prepare_database,
+    report_server_errors,
+)
 
 DATABASE = "bench_scim"
 P99_LIMIT_MS = 50.0
@@ -108,40 +114,16 @@ def _median_ms(latencies: Sequence[float]) -> float:
 def run_scim(postgres: Postgres, plan: Plan, report: Report) -> None:
     """Seed the big directory, serve it, and time every operation the issue lists."""
     scenario = scenario_name(plan)
-    log(f"A: creating database {DATABASE}")
-    database = prepare_database(postgres, DATABASE)
-    org_id = organization_id(database.conninfo, ORG_SLUG)
-    log(f"A: seeding {plan.users:,} users and {plan.groups:,} groups")
-    began = time.perf_counter()
-    directory = seed_directory(database.conninfo, org_id, plan.users, plan.groups, plan.big_group)
-    freeze_garbage()
-    report.notes.append(
-        f"A: seeding {plan.users:,} users, {plan.groups:,} groups and their memberships with COPY "
-        f"took {time.perf_counter() - began:.1f} s (setup, not measured)."
-    )
+    database, directory = seed_scim_directory(postgres, plan, report)
+    big_label = f"{len(directory.big.member_indexes):,}-member group"
+    small_label = f"{len(directory.small.member_indexes)}-member group"
     rng = random.Random(1127)
     with gunicorn(database, plan.workers, "scim") as service:
         client = service.client
         workers = service.process.children()
         log(f"A: gunicorn {service.base_url} pid {service.process.pid}, workers {workers}")
         warm_up(client, "a", WARM_UP_REQUESTS, plan.concurrency)
-
-        log(f"A: {plan.creates:,} creates")
-        people = [(f"new{i:06d}@example.com", f"new-{i:06d}") for i in range(plan.creates)]
-        created, new_ids = create_users(client, scenario, people, plan.concurrency)
-        report.measurements.append(created)
-
-        picks = [rng.randrange(plan.users) for _ in range(plan.lookups)]
-        log(f"A: {plan.lookups:,} lookups by userName, then by externalId")
-        report.measurements.append(
-            lookups(client, scenario, "userName", [user_name(i) for i in picks], plan.concurrency)
-        )
-        picks = [rng.randrange(plan.users) for _ in range(plan.lookups)]
-        report.measurements.append(
-            lookups(
-                client, scenario, "externalId", [external_id(i) for i in picks], plan.concurrency
-            )
-        )
+        new_ids = time_creates_and_lookups(client, scenario, plan, rng, report)
 
         log("A: listing every user")
         listing, memory = list_everything(client, scenario, plan.page_size, workers)
@@ -161,12 +143,10 @@ def run_scim(postgres: Postgres, plan: Plan, report: Report) -> None:
         )
 
         log(f"A: {plan.single_iterations} single-member add+remove on the big and small groups")
-        big_label = f"{len(directory.big.member_indexes):,}-member group"
-        small_label = f"{len(directory.small.member_indexes)}-member group"
         # Movers belong to no group, so adding and removing them never touches other groups.
         movers = [str(directory.user_ids[i]) for i in directory.ungrouped[:2]]
         movers += [i for i in new_ids if i][: 2 - len(movers)]
-        singles = single_member_patches(
+        report.measurements += single_member_patches(
             client,
             scenario,
             [
@@ -175,42 +155,92 @@ def run_scim(postgres: Postgres, plan: Plan, report: Report) -> None:
             ],
             plan.single_iterations,
         )
-        report.measurements += singles
-
-        chosen = rng.sample(range(plan.users), plan.deactivations + plan.deletes)
-        to_deactivate = [str(directory.user_ids[i]) for i in chosen[: plan.deactivations]]
-        to_delete = [str(directory.user_ids[i]) for i in chosen[plan.deactivations :]]
-
-        def deactivate(user_id: str) -> str | None:
-            body = patch({"op": "replace", "path": "active", "value": False})
-            return expect(client.request("PATCH", f"/Users/{user_id}", body), 200, 204)
-
-        def delete(user_id: str) -> str | None:
-            return expect(client.request("DELETE", f"/Users/{user_id}"), 204)
-
-        log(f"A: {plan.deactivations:,} deactivations, {plan.deletes:,} deletes")
-        report.measurements.append(
-            timed_runs(
-                scenario,
-                "deactivate (PATCH active false)",
-                to_deactivate,
-                deactivate,
-                plan.concurrency,
-            )
-        )
-        report.measurements.append(
-            timed_runs(
-                scenario,
-                "delete (DELETE /Users/{id})",
-                to_delete,
-                delete,
-                plan.concurrency,
-                note="about half are members of the big group",
-            )
-        )
+        time_deactivations_and_deletes(client, scenario, plan, directory, rng, report)
     report_server_errors(report, "A", service.process.log_path)
     postgres.drop(DATABASE)
     check_targets(plan, report, scenario, big_label, small_label)
+
+
+def seed_scim_directory(
+    postgres: Postgres, plan: Plan, report: Report
+) -> tuple[BenchDatabase, Directory]:
+    """A fresh database holding the plan's directory, seeded by COPY (setup, not measured)."""
+    log(f"A: creating database {DATABASE}")
+    database = prepare_database(postgres, DATABASE)
+    org_id = organization_id(database.conninfo, ORG_SLUG)
+    log(f"A: seeding {plan.users:,} users and {plan.groups:,} groups")
+    began = time.perf_counter()
+    directory = seed_directory(database.conninfo, org_id, plan.users, plan.groups, plan.big_group)
+    freeze_garbage()
+    report.notes.append(
+        f"A: seeding {plan.users:,} users, {plan.groups:,} groups and their memberships with COPY "
+        f"took {time.perf_counter() - began:.1f} s (setup, not measured)."
+    )
+    return database, directory
+
+
+def time_creates_and_lookups(
+    client: HttpClient, scenario: str, plan: Plan, rng: random.Random, report: Report
+) -> list[str]:
+    """Time creating new users, then looking seeded ones up by userName and by externalId;
+    the new users' ids (empty where a create failed)."""
+    log(f"A: {plan.creates:,} creates")
+    people = [(f"new{i:06d}@example.com", f"new-{i:06d}") for i in range(plan.creates)]
+    created, new_ids = create_users(client, scenario, people, plan.concurrency)
+    report.measurements.append(created)
+
+    picks = [rng.randrange(plan.users) for _ in range(plan.lookups)]
+    log(f"A: {plan.lookups:,} lookups by userName, then by externalId")
+    report.measurements.append(
+        lookups(client, scenario, "userName", [user_name(i) for i in picks], plan.concurrency)
+    )
+    picks = [rng.randrange(plan.users) for _ in range(plan.lookups)]
+    report.measurements.append(
+        lookups(client, scenario, "externalId", [external_id(i) for i in picks], plan.concurrency)
+    )
+    return new_ids
+
+
+def time_deactivations_and_deletes(
+    client: HttpClient,
+    scenario: str,
+    plan: Plan,
+    directory: Directory,
+    rng: random.Random,
+    report: Report,
+) -> None:
+    """Time deactivating some seeded users and deleting others (no user twice)."""
+    chosen = rng.sample(range(plan.users), plan.deactivations + plan.deletes)
+    to_deactivate = [str(directory.user_ids[i]) for i in chosen[: plan.deactivations]]
+    to_delete = [str(directory.user_ids[i]) for i in chosen[plan.deactivations :]]
+
+    def deactivate(user_id: str) -> str | None:
+        body = patch({"op": "replace", "path": "active", "value": False})
+        return expect(client.request("PATCH", f"/Users/{user_id}", body), 200, 204)
+
+    def delete(user_id: str) -> str | None:
+        return expect(client.request("DELETE", f"/Users/{user_id}"), 204)
+
+    log(f"A: {plan.deactivations:,} deactivations, {plan.deletes:,} deletes")
+    report.measurements.append(
+        timed_runs(
+            scenario,
+            "deactivate (PATCH active false)",
+            to_deactivate,
+            deactivate,
+            plan.concurrency,
+        )
+    )
+    report.measurements.append(
+        timed_runs(
+            scenario,
+            "delete (DELETE /Users/{id})",
+            to_delete,
+            delete,
+            plan.concurrency,
+            note="about half are members of the big group",
+        )
+    )
 
 
 def check_targets(
@@ -231,18 +261,17 @@ def check_targets(
         small = report.find(scenario, f"1-member PATCH {action}, {small_label}")
         if big is None or small is None:
             continue
-        ratio = big.p50 / small.p50 if small.p50 else float("inf")
-        report.target(
+        report.target_p50_ratio(
             f"1-member PATCH {action}: {big_label} vs {small_label} (HTTP)",
-            f"≤ {PATCH_RATIO_LIMIT:.0f}× (p50)",
-            f"{big.p50:.1f} ms vs {small.p50:.1f} ms = {ratio:.2f}×",
-            ratio <= PATCH_RATIO_LIMIT,
+            big,
+            small,
+            PATCH_RATIO_LIMIT,
         )
     if report.memory:
         before = sum(r.before_kib for r in report.memory)
         peak = sum(r.peak_kib for r in report.memory)
         after = sum(r.after_kib for r in report.memory)
-        growth = (peak - before) / before if before else float("inf")
+        growth = ratio(peak - before, before)
         report.memory_note = (
             f"Total over {len(report.memory)} workers: {before / 1024:.1f} MiB before, "
             f"{peak / 1024:.1f} MiB peak (sum of per-worker peaks), {after / 1024:.1f} MiB after."

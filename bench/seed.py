@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 import psycopg
+
+from bench.harness import copy_rows
 
 SMALL_GROUP_SIZE = 10
 OTHER_GROUP_SIZE = 10
@@ -81,10 +84,56 @@ def seed_directory(
         raise ValueError("at least 3 groups are needed (big, small, empty)")
     if big_group > users:
         raise ValueError("the big group cannot have more members than there are users")
-    rng = random.Random(20261127)
     base = datetime.now(UTC) - timedelta(days=1)
     user_ids = [uuid4() for _ in range(users)]
+    group_rows = group_layout(users, groups, big_group, (big_name, small_name, empty_name))
+    grouped = {i for group in group_rows for i in group.member_indexes}
+    ungrouped = [i for i in range(users) if i not in grouped]
 
+    with psycopg.connect(conninfo) as connection, connection.cursor() as cursor:
+        _skip_foreign_key_checks(cursor)
+        copy_rows(
+            cursor,
+            f"COPY users ({USER_COLUMNS}) FROM STDIN",
+            _user_rows(org_id, user_ids, base),
+        )
+        copy_rows(
+            cursor,
+            "COPY user_values (org_id, user_id, attribute, value, value_key, type, is_primary) "
+            "FROM STDIN",
+            _email_rows(org_id, user_ids),
+        )
+        copy_rows(
+            cursor,
+            "COPY groups (id, org_id, display_name, display_name_key, external_id, extensions, "
+            "created_at, updated_at, version) FROM STDIN",
+            _group_rows(org_id, group_rows, base),
+        )
+        copy_rows(
+            cursor,
+            "COPY memberships (group_id, user_id, org_id, source, created_at) FROM STDIN",
+            _membership_rows(org_id, group_rows, user_ids, base),
+        )
+        connection.commit()
+    _settle(conninfo)
+    return Directory(
+        org_id=org_id,
+        user_ids=user_ids,
+        big=group_rows[0],
+        small=group_rows[1],
+        empty=group_rows[2],
+        group_count=len(group_rows),
+        ungrouped=ungrouped,
+    )
+
+
+def group_layout(
+    users: int, groups: int, big_group: int, names: tuple[str, str, str]
+) -> list[SeededGroup]:
+    """The groups and their members by user index, the same for the same sizes: the big, the
+    small and the empty group (named `names`), then teams of ten random users."""
+    rng = random.Random(20261127)
+    big_name, small_name, empty_name = names
     outside_big = list(range(big_group, users))
     small_pool = outside_big if len(outside_big) >= 4 * SMALL_GROUP_SIZE else list(range(users))
     small_members = sorted(rng.sample(small_pool, min(SMALL_GROUP_SIZE, len(small_pool))))
@@ -96,92 +145,88 @@ def seed_directory(
     for number in range(3, groups):
         members = sorted(rng.sample(range(users), min(OTHER_GROUP_SIZE, users)))
         group_rows.append(SeededGroup(uuid4(), f"Team {number:05d}", f"grp-{number:05d}", members))
-    grouped = {i for group in group_rows for i in group.member_indexes}
-    ungrouped = [i for i in range(users) if i not in grouped]
+    return group_rows
 
-    with psycopg.connect(conninfo) as connection, connection.cursor() as cursor:
-        # The rows are consistent by construction: skip the per-row foreign-key checks, which
-        # make COPY into user_values and memberships 15-20 times slower. Replica mode skips
-        # every trigger, so only when the tables have none of their own.
-        own_triggers = cursor.execute(
-            "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = ANY("
-            "ARRAY['users', 'user_values', 'groups', 'memberships']::regclass[])"
-        ).fetchone()
-        if own_triggers is not None and own_triggers[0] == 0:
-            cursor.execute("SET session_replication_role = replica")
-        with cursor.copy(f"COPY users ({USER_COLUMNS}) FROM STDIN") as copy:
-            for index, user_id in enumerate(user_ids):
-                name = user_name(index)
-                email = {"value": name, "type": "work", "primary": True}
-                at = base + timedelta(milliseconds=index)
-                display = f"User {index:06d}"
-                copy.write_row(
-                    (
-                        user_id,
-                        org_id,
-                        name,
-                        name.lower(),
-                        external_id(index),
-                        True,
-                        "scim",
-                        display,
-                        display.lower(),
-                        "User",
-                        f"{index:06d}",
-                        name.lower(),
-                        json.dumps({"emails": [email]}),
-                        "{}",
-                        "none",
-                        at,
-                        at,
-                        1,
-                    )
-                )
-        with cursor.copy(
-            "COPY user_values (org_id, user_id, attribute, value, value_key, type, is_primary) "
-            "FROM STDIN"
-        ) as copy:
-            for index, user_id in enumerate(user_ids):
-                name = user_name(index)
-                copy.write_row((org_id, user_id, "emails", name, name.lower(), "work", True))
-        with cursor.copy(
-            "COPY groups (id, org_id, display_name, display_name_key, external_id, extensions, "
-            "created_at, updated_at, version) FROM STDIN"
-        ) as copy:
-            for number, group in enumerate(group_rows):
-                at = base + timedelta(milliseconds=number)
-                copy.write_row(
-                    (
-                        group.id,
-                        org_id,
-                        group.display_name,
-                        group.display_name.lower(),
-                        group.external_id,
-                        "{}",
-                        at,
-                        at,
-                        1,
-                    )
-                )
-        with cursor.copy(
-            "COPY memberships (group_id, user_id, org_id, source, created_at) FROM STDIN"
-        ) as copy:
-            for group in group_rows:
-                for index in group.member_indexes:
-                    copy.write_row((group.id, user_ids[index], org_id, "scim", base))
-        connection.commit()
+
+def _skip_foreign_key_checks(cursor: psycopg.Cursor[Any]) -> None:
+    # The rows are consistent by construction: skip the per-row foreign-key checks, which
+    # make COPY into user_values and memberships 15-20 times slower. Replica mode skips
+    # every trigger, so only when the tables have none of their own.
+    own_triggers = cursor.execute(
+        "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = ANY("
+        "ARRAY['users', 'user_values', 'groups', 'memberships']::regclass[])"
+    ).fetchone()
+    if own_triggers is not None and own_triggers[0] == 0:
+        cursor.execute("SET session_replication_role = replica")
+
+
+def _user_rows(
+    org_id: UUID, user_ids: Sequence[UUID], base: datetime
+) -> Iterator[tuple[object, ...]]:
+    for index, user_id in enumerate(user_ids):
+        name = user_name(index)
+        email = {"value": name, "type": "work", "primary": True}
+        at = base + timedelta(milliseconds=index)
+        display = f"User {index:06d}"
+        yield (
+            user_id,
+            org_id,
+            name,
+            name.lower(),
+            external_id(index),
+            True,
+            "scim",
+            display,
+            display.lower(),
+            "User",
+            f"{index:06d}",
+            name.lower(),
+            json.dumps({"emails": [email]}),
+            "{}",
+            "none",
+            at,
+            at,
+            1,
+        )
+
+
+def _email_rows(org_id: UUID, user_ids: Sequence[UUID]) -> Iterator[tuple[object, ...]]:
+    for index, user_id in enumerate(user_ids):
+        name = user_name(index)
+        yield (org_id, user_id, "emails", name, name.lower(), "work", True)
+
+
+def _group_rows(
+    org_id: UUID, groups: Sequence[SeededGroup], base: datetime
+) -> Iterator[tuple[object, ...]]:
+    for number, group in enumerate(groups):
+        at = base + timedelta(milliseconds=number)
+        yield (
+            group.id,
+            org_id,
+            group.display_name,
+            group.display_name.lower(),
+            group.external_id,
+            "{}",
+            at,
+            at,
+            1,
+        )
+
+
+def _membership_rows(
+    org_id: UUID, groups: Sequence[SeededGroup], user_ids: Sequence[UUID], base: datetime
+) -> Iterator[tuple[object, ...]]:
+    for group in groups:
+        for index in group.member_indexes:
+            yield (group.id, user_ids[index], org_id, "scim", base)
+
+
+def _settle(conninfo: str) -> None:
+    """Statistics for the planner and the seed's pages on disk, before anything is timed."""
     with psycopg.connect(conninfo, autocommit=True) as connection:
         for table in ("users", "user_values", "groups", "memberships"):
             connection.execute(f"VACUUM ANALYZE {table}".encode())
         # Write the seed's dirty pages out now, so that a checkpoint does not write them in the
         # middle of a timed operation: the setup is not part of what is measured.
         connection.execute(b"CHECKPOINT")
-    return Directory(
-        org_id=org_id,
-        user_ids=user_ids,
-        big=group_rows[0],
-        small=group_rows[1],
-        empty=group_rows[2],
-        group_count=len(group_rows),
-        ungrouped=ungrouped,
-    )
