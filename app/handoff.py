@@ -16,6 +16,7 @@ from app import audit, crypto
 from app.audit import Actor
 from app.db import utcnow
 from app.models import SigningKey
+from app.provisioning import keys
 
 ALGORITHM = "ES256"
 TOKEN_TTL = timedelta(seconds=60)
@@ -36,10 +37,7 @@ def _new_key(
         encrypted_private_key=crypto.encrypt(secret_key, key.as_pem(private=True).decode()),
         public_jwk=public,
     )
-    session.add(row)
-    session.flush()
-    # Keys belong to the service, not to one organization: they go in the global chain.
-    audit.append(session, None, actor, "handoff.key_created", "signing_key", kid, None, public)
+    keys.add_signing_key(session, row, actor)
     return row, key
 
 
@@ -59,10 +57,8 @@ def current_key(session: Session, secret_key: str) -> tuple[SigningKey, ECKey]:
 
 def rotate(session: Session, secret_key: str, actor: Actor = audit.SYSTEM_ACTOR) -> SigningKey:
     """Retire the active key and start a new one; the old one stays in the JWKS a while."""
-    now = utcnow()
-    for row in session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))):
-        row.retired_at = now
-        audit.append(session, None, actor, "handoff.key_retired", "signing_key", row.kid)
+    active = session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))).all()
+    keys.retire_signing_keys(session, active, actor)
     row, _ = _new_key(session, secret_key, actor)
     return row
 

@@ -1,4 +1,5 @@
-"""The service's own login session: a random id in an HttpOnly cookie, its hash in the database."""
+"""The service's own login session: a random id in an HttpOnly cookie, its hash in the database.
+Opening and ending one goes through the provisioning package; looking one up writes nothing."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import audit
 from app.audit import Actor
 from app.db import utcnow
 from app.models import IdpConnection, SsoSession, User
+from app.provisioning import sessions
 
 COOKIE = "blue_sso"
 LIFETIME = timedelta(hours=8)
@@ -26,20 +27,13 @@ def _hash(session_id: str) -> str:
 def start(session: Session, user: User, connection: IdpConnection) -> str:
     """Open a session for the user; returns the id for the cookie (never stored in clear)."""
     session_id = secrets.token_urlsafe(32)
-    session.add(
-        SsoSession(
-            id_hash=_hash(session_id),
-            org_id=user.org_id,
-            user_id=user.id,
-            connection_id=connection.id,
-            expires_at=utcnow() + LIFETIME,
-        )
-    )
+    sessions.open_session(session, user, connection, _hash(session_id), utcnow() + LIFETIME)
     return session_id
 
 
 def current(session: Session, session_id: str | None) -> SsoSession | None:
-    """The live session for a cookie value; a deprovisioned user's session is over."""
+    """The live session for a cookie value; a deprovisioned user's session is over (the
+    change that deprovisioned them ended it)."""
     if not session_id:
         return None
     row = session.get(SsoSession, _hash(session_id))
@@ -47,7 +41,6 @@ def current(session: Session, session_id: str | None) -> SsoSession | None:
         return None
     user = session.get(User, row.user_id)
     if user is None or not user.is_active or user.deprovisioned_at is not None:
-        row.ended_at = utcnow()
         return None
     return row
 
@@ -55,33 +48,15 @@ def current(session: Session, session_id: str | None) -> SsoSession | None:
 def end(session: Session, session_id: str | None, actor: Actor) -> None:
     """End the session the cookie names, if any, and record the sign-out."""
     row = session.get(SsoSession, _hash(session_id)) if session_id else None
-    if row is None or row.ended_at is not None:
-        return
-    row.ended_at = utcnow()
-    audit.append(
-        session, row.org_id, actor, "session.ended", "user", row.user_id, None, {"reason": "logout"}
-    )
+    if row is not None:
+        sessions.end_session(session, row, actor)
 
 
 def end_for_user(session: Session, user_id: UUID, actor: Actor) -> None:
     """End every session of a user (SAML single logout) and record it."""
-    rows = session.scalars(
-        select(SsoSession).where(SsoSession.user_id == user_id, SsoSession.ended_at.is_(None))
-    ).all()
-    for row in rows:
-        row.ended_at = utcnow()
-    if rows:
-        audit.append(
-            session,
-            rows[0].org_id,
-            actor,
-            "session.ended",
-            "user",
-            user_id,
-            None,
-            {"reason": "single_logout", "sessions": len(rows)},
-        )
+    sessions.end_user_sessions(session, user_id, actor)
 
 
 def user_sessions(session: Session, user_id: UUID) -> list[SsoSession]:
+    """Every session of the user, live or ended."""
     return list(session.scalars(select(SsoSession).where(SsoSession.user_id == user_id)))

@@ -14,21 +14,19 @@ from app import audit
 from app.audit import Actor, EventRow
 from app.provisioning.scope import Scope
 
-__all__ = ["EventRow", "changed", "record", "record_changes", "record_for", "record_many"]
+__all__ = ["EventRow", "changed", "record", "record_changes", "record_many", "record_service"]
 
 
-def record_for(
+def record_service(
     session: Session,
-    org_id: UUID | None,
     actor: Actor,
     action: str,
     target_type: str,
-    target_id: UUID | str | None,
-    before: Mapping[str, Any] | None = None,
+    target_id: str,
     after: Mapping[str, Any] | None = None,
 ) -> None:
-    """Record one change of an organization's (or, with None, the service's own) records."""
-    audit.append(session, org_id, actor, action, target_type, target_id, before, after)
+    """Record a change of the service's own records (not one organization's): its chain."""
+    audit.append(session, None, actor, action, target_type, target_id, None, after)
 
 
 def record(
@@ -40,7 +38,7 @@ def record(
     after: Mapping[str, Any] | None = None,
 ) -> None:
     """Record one change of the scope's organization, by the scope's actor."""
-    record_for(
+    audit.append(
         scope.session, scope.org_id, scope.actor, action, target_type, target_id, before, after
     )
 
