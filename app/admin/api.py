@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import RequestRedirect
 
-from app import organizations, ratelimit, reports
+from app import organizations, ratelimit
+from app import reporting as reports
 from app.admin import changes, documents, payloads, queries
 from app.admin.payloads import PayloadError
 from app.config import Settings

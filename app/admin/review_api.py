@@ -18,15 +18,16 @@ from flask import Response, request, stream_with_context
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
-from app import access_review, audit, exports
-from app.access_review import AccessFilters, AuditFilters
+from app import audit
+from app import reporting as access_review
 from app.admin.api import authenticate, bp, int_arg, json_response
 from app.admin.payloads import PayloadError
 from app.db import read_only_unit, unit_of_work
-from app.exports import Format
 from app.logs import current_request_id
 from app.models import Organization
 from app.provisioning import Actor, ProvisioningService
+from app.reporting import AccessFilters, AuditFilters, exports
+from app.reporting.exports import Format
 
 log = logging.getLogger(__name__)
 # Reports only read; the service is asked for the role catalogue and the drift, never a change.

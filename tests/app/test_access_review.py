@@ -19,8 +19,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from app import access_review
-from app.access_review import AccessFilters
+from app import reporting as access_review
 from app.errors import NotFoundError
 from app.models import Group, Organization, RoleAssignment, SeatEvent, User
 from app.provisioning import (
@@ -32,6 +31,7 @@ from app.provisioning import (
     RuleSpec,
     UserSpec,
 )
+from app.reporting import AccessFilters
 from tests.support import admin_token
 
 ACTOR = Actor(kind="scim", label="okta", request_id="req-7")

@@ -37,7 +37,7 @@ from app.provisioning import (
     UserSpec,
     UserState,
 )
-from app.reports import seat_summary, user_access
+from app.reporting import seat_summary, user_access
 from tests.support import someone_waits_for_a_lock
 
 ACTOR = Actor(kind="system", label="test")
