@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app import audit, crypto
+from app.actions import Action
 from app.audit import Actor
 from app.db import utcnow
 from app.models import SigningKey
@@ -39,7 +40,7 @@ def _new_key(
     session.add(row)
     session.flush()
     # Keys belong to the service, not to one organization: they go in the global chain.
-    audit.append(session, None, actor, "handoff.key_created", "signing_key", kid, None, public)
+    audit.append(session, None, actor, Action.HANDOFF_KEY_CREATED, "signing_key", kid, None, public)
     return row, key
 
 
@@ -62,7 +63,7 @@ def rotate(session: Session, secret_key: str, actor: Actor = audit.SYSTEM_ACTOR)
     now = utcnow()
     for row in session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None))):
         row.retired_at = now
-        audit.append(session, None, actor, "handoff.key_retired", "signing_key", row.kid)
+        audit.append(session, None, actor, Action.HANDOFF_KEY_RETIRED, "signing_key", row.kid)
     row, _ = _new_key(session, secret_key, actor)
     return row
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import audit
+from app.actions import Action
 from app.audit import Actor
 from app.db import utcnow
 from app.models import IdpConnection, SsoSession, User
@@ -59,7 +60,14 @@ def end(session: Session, session_id: str | None, actor: Actor) -> None:
         return
     row.ended_at = utcnow()
     audit.append(
-        session, row.org_id, actor, "session.ended", "user", row.user_id, None, {"reason": "logout"}
+        session,
+        row.org_id,
+        actor,
+        Action.SESSION_ENDED,
+        "user",
+        row.user_id,
+        None,
+        {"reason": "logout"},
     )
 
 
@@ -75,7 +83,7 @@ def end_for_user(session: Session, user_id: UUID, actor: Actor) -> None:
             session,
             rows[0].org_id,
             actor,
-            "session.ended",
+            Action.SESSION_ENDED,
             "user",
             user_id,
             None,
