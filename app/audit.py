@@ -28,9 +28,8 @@ from app.models import AuditEvent, AuditHead
 GLOBAL_CHAIN = "global"
 # A batch this large is sealed as it is written (see append_many).
 SEAL_ON_WRITE = 200
-HASHED_FIELDS = (
-    "chain",
-    "org_id",
+# What an event records about its change, in the order the audit trail's export shows them.
+RECORDED_FIELDS = (
     "at",
     "actor_type",
     "actor",
@@ -43,6 +42,8 @@ HASHED_FIELDS = (
     "source_ip",
     "user_agent",
 )
+# What an event's hash covers (with its place in the chain, `seq` and `prev_hash`).
+HASHED_FIELDS = ("chain", "org_id", *RECORDED_FIELDS)
 _PENDING = "audit_chains"
 _HEADS = "audit_heads"
 _MOVED = "audit_heads_moved"
@@ -85,16 +86,12 @@ def append(
         org_id=org_id,
         chain=chain,
         at=utcnow(),
-        actor_type=actor.kind,
-        actor=actor.label,
         action=action,
         target_type=target_type,
         target_id=str(target_id) if target_id is not None else None,
         before=dict(before) if before is not None else None,
         after=dict(after) if after is not None else None,
-        request_id=actor.request_id,
-        source_ip=actor.source_ip,
-        user_agent=actor.user_agent,
+        **_actor_fields(actor),
     )
     session.add(event_)
     session.info.setdefault(_ADDED, []).append(event_)
@@ -124,47 +121,42 @@ def append_many(
         return
     chain = chain_of(org_id)
     now = utcnow()
-    values: list[dict[str, Any]] = [
-        {
-            "org_id": org_id,
-            "chain": chain,
-            "at": now,
-            "actor_type": actor.kind,
-            "actor": actor.label,
-            "action": row.action,
-            "target_type": row.target_type,
-            "target_id": row.target_id,
-            "before": row.before,
-            "after": row.after,
-            "request_id": actor.request_id,
-            "source_ip": actor.source_ip,
-            "user_agent": actor.user_agent,
-        }
-        for row in rows
-    ]
+    shared = {"org_id": org_id, "chain": chain, "at": now, **_actor_fields(actor)}
+    values: list[dict[str, Any]] = [shared | row._asdict() for row in rows]
     if len(values) < SEAL_ON_WRITE:
-        for value in values:
-            for side in ("before", "after"):
-                if value[side] is not None:
-                    value[side] = dict(value[side])
-        session.execute(insert(AuditEvent), values)
-        session.info.setdefault(_PENDING, set()).add(chain)
-        session.info.setdefault(_WRITTEN, set()).add(chain)
-        return
+        _write_unsealed(session, chain, values)
+    else:
+        _write_sealed(session, chain, values)
+
+
+def _actor_fields(actor: Actor) -> dict[str, Any]:
+    """The columns that record who asked for a change."""
+    return {
+        "actor_type": actor.kind,
+        "actor": actor.label,
+        "request_id": actor.request_id,
+        "source_ip": actor.source_ip,
+        "user_agent": actor.user_agent,
+    }
+
+
+def _write_unsealed(session: Session, chain: str, values: list[dict[str, Any]]) -> None:
+    """Insert a small batch as it is; `seal` numbers it at commit."""
+    for value in values:
+        for side in ("before", "after"):
+            if value[side] is not None:
+                value[side] = dict(value[side])
+    session.execute(insert(AuditEvent), values)
+    session.info.setdefault(_PENDING, set()).add(chain)
+    session.info.setdefault(_WRITTEN, set()).add(chain)
+
+
+def _write_sealed(session: Session, chain: str, values: list[dict[str, Any]]) -> None:
+    """Insert a large batch numbered and hash-linked, after the head it continues is locked."""
     seal(session)  # earlier events of this transaction come first in the chain
     seq, prev = _lock_head(session, chain)
     context = _context_text(values[0])  # one organization, actor and instant for the batch
-    # Many events of a bulk change carry the very same payload object ("granted Team Member
-    # by this rule"): serialize each object once. The rows keep them alive, so ids are stable.
-    texts: dict[int, str] = {}
-
-    def text_of(payload: Mapping[str, Any] | None) -> str:
-        text = texts.get(id(payload))
-        if text is None:
-            plain = payload if payload is None or isinstance(payload, dict) else dict(payload)
-            text = texts[id(payload)] = _json(plain)
-        return text
-
+    text_of = _payload_texts()
     for value in values:
         seq += 1
         before, after = text_of(value["before"]), text_of(value["after"])
@@ -176,6 +168,24 @@ def append_many(
         value["before"], value["after"] = RawJson(before), RawJson(after)
     bulk_insert(session, AuditEvent, values)
     _move_head(session, chain, seq, prev)
+
+
+def _payload_texts() -> Callable[[Mapping[str, Any] | None], str]:
+    """A payload's canonical JSON, serialized once per payload object.
+
+    Many events of a bulk change carry the very same payload object ("granted Team Member by
+    this rule"). The caller's rows keep those objects alive, so their ids are stable keys.
+    """
+    texts: dict[int, str] = {}
+
+    def text_of(payload: Mapping[str, Any] | None) -> str:
+        text = texts.get(id(payload))
+        if text is None:
+            plain = payload if payload is None or isinstance(payload, dict) else dict(payload)
+            text = texts[id(payload)] = _json(plain)
+        return text
+
+    return text_of
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
 import licensing
-from app import reports
+from app import reporting as reports
 from app.admin import changes, documents, payloads, queries
 from app.admin.changes import KEEP, ContractInput, GuardInput, ProposedChange, RuleEdit, RuleInput
 from app.cli import echo_json, org_service

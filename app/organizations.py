@@ -15,6 +15,7 @@ from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from app import audit, ratelimit
+from app.actions import Action
 from app.audit import Actor
 from app.db import utcnow
 from app.errors import ConflictError, InvalidChangeError, NotFoundError
@@ -62,7 +63,7 @@ def create_organization(
         session,
         organization.id,
         actor,
-        "org.created",
+        Action.ORG_CREATED,
         "organization",
         organization.id,
         None,
@@ -133,7 +134,7 @@ def create_token(
         session,
         organization.id,
         actor,
-        "token.created",
+        Action.TOKEN_CREATED,
         "token",
         token.id,
         None,
@@ -165,7 +166,7 @@ def revoke_token(
             session,
             organization.id,
             actor,
-            "token.revoked",
+            Action.TOKEN_REVOKED,
             "token",
             token.id,
             {"label": label, "prefix": token.prefix},

@@ -13,14 +13,15 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.orm import Session
 
-from app import access_review, exports, organizations
-from app.access_review import AccessFilters, AuditFilters
+from app import organizations
+from app import reporting as access_review
 from app.cli import audit_cli, echo_json
 from app.db import read_only_unit
 from app.errors import ProvisioningError
-from app.exports import Format
 from app.models import Organization
 from app.provisioning import Actor, ProvisioningService
+from app.reporting import AccessFilters, AuditFilters, exports
+from app.reporting.exports import Format
 
 F = TypeVar("F", bound=Callable[..., Any])
 READER = Actor(kind="cli", label="report")

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import RequestRedirect
 
-from app import organizations, reports
+from app import organizations, reporting
 from app.admin import changes, documents, payloads, queries
 from app.admin.payloads import PayloadError
 from app.db import unit_of_work
@@ -470,7 +470,7 @@ def discard_held_change(held_id: str) -> ResponseReturnValue:
 @bp.get("/users/<reference>/access")
 def get_user_access(reference: str) -> ResponseReturnValue:
     return run(
-        lambda c: reports.user_access(
+        lambda c: reporting.user_access(
             c.session,
             c.organization,
             c.service.catalogue(),
@@ -481,7 +481,7 @@ def get_user_access(reference: str) -> ResponseReturnValue:
 
 @bp.get("/seats")
 def get_seats() -> ResponseReturnValue:
-    return run(lambda c: reports.seat_summary(c.session, c.organization).as_json())
+    return run(lambda c: reporting.seat_summary(c.session, c.organization).as_json())
 
 
 @bp.get("/seats/history")
@@ -489,14 +489,14 @@ def get_seat_history() -> ResponseReturnValue:
     def history(c: Context) -> Any:
         today = datetime.now(UTC).date()
         start, end = payloads.seat_period(date_arg("start"), date_arg("end"), today)
-        return reports.seat_history(c.session, c.organization, start, end)
+        return reporting.seat_history(c.session, c.organization, start, end)
 
     return run(history)
 
 
 @bp.get("/seats/pending")
 def get_pending_seats() -> ResponseReturnValue:
-    return run(lambda c: {"users": reports.pending_users(c.session, c.organization)})
+    return run(lambda c: {"users": reporting.pending_users(c.session, c.organization)})
 
 
 # --------------------------------------------------------------- errors

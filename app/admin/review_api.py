@@ -18,15 +18,15 @@ from flask import Response, request, stream_with_context
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
-from app import access_review, audit, exports
-from app.access_review import AccessFilters, AuditFilters
+from app import audit, reporting
 from app.admin.api import authenticate, bp, int_arg, json_response
 from app.admin.payloads import PayloadError
 from app.db import read_only_unit, unit_of_work
-from app.exports import Format
 from app.logs import current_request_id
 from app.models import Organization
 from app.provisioning import Actor, ProvisioningService
+from app.reporting import AccessFilters, AuditFilters, exports
+from app.reporting.exports import Format
 
 log = logging.getLogger(__name__)
 # Reports only read; the service is asked for the role catalogue and the drift, never a change.
@@ -118,7 +118,7 @@ def instant_arg(name: str, end_of_day: bool = False) -> datetime | None:
     if value is None:
         return None
     try:
-        return access_review.parse_instant(value, end_of_day)
+        return reporting.parse_instant(value, end_of_day)
     except ValueError:
         raise PayloadError(f"query parameter {name} must be an ISO 8601 date or datetime") from None
 
@@ -128,7 +128,7 @@ def as_of_arg() -> datetime | None:
     if value is None:
         return None
     try:
-        return access_review.parse_as_of(value)
+        return reporting.parse_as_of(value)
     except ValueError:
         raise PayloadError("query parameter as_of must be an ISO 8601 date or datetime") from None
 
@@ -162,8 +162,8 @@ def audit_filters(session: Session, organization: Organization) -> AuditFilters:
         actor=text_arg("actor"),
         actor_type=text_arg("actor_type"),
         action=text_arg("action"),
-        user_id=access_review.find_user_id(session, organization, user) if user else None,
-        group_ids=access_review.find_group_ids(session, organization, group) if group else None,
+        user_id=reporting.find_user_id(session, organization, user) if user else None,
+        group_ids=reporting.find_group_ids(session, organization, group) if group else None,
     )
 
 
@@ -174,7 +174,7 @@ def query_audit() -> ResponseReturnValue:
         limit = int_arg("limit", 100, 1, MAX_PAGE)
         cursor = text_arg("cursor")
         try:
-            return access_review.audit_page(session, organization, filters, cursor, limit)
+            return reporting.audit_page(session, organization, filters, cursor, limit)
         except ValueError as error:
             raise PayloadError(f"query parameter cursor: {error}") from None
 
@@ -188,8 +188,8 @@ def export_audit() -> ResponseReturnValue:
         format_ = format_arg(Format.JSONL)
 
         def produce(session: Session, organization: Organization) -> Iterator[str]:
-            events = access_review.audit_events(session, organization, filters)
-            return exports.render(format_, events, access_review.AUDIT_COLUMNS, key="events")
+            events = reporting.audit_events(session, organization, filters)
+            return exports.render(format_, events, reporting.AUDIT_COLUMNS, key="events")
 
         stamp = _stamp(datetime.now(UTC))
         return Export(produce, format_, f"{organization.slug}-audit-{stamp}.{format_}")
@@ -221,15 +221,15 @@ def access_filters(service: ProvisioningService, as_of: datetime | None) -> Acce
     role = text_arg("role")
     group = text_arg("group")
     if group is not None:
-        access_review.find_group_ids(
+        reporting.find_group_ids(
             service.session, service.organization, group, history=as_of is not None
         )
     days = int_arg("not_logged_in_days", -1, 0, 36_500)
     return AccessFilters(
         project=text_arg("project"),
         role=service.role_key(role) if role else None,
-        seat=choice_arg("seat", access_review.SEATS),
-        status=choice_arg("status", access_review.STATUSES),
+        seat=choice_arg("seat", reporting.SEATS),
+        status=choice_arg("status", reporting.STATUSES),
         group=group,
         not_logged_in_days=days if days >= 0 else None,
         deactivated_with_role=flag_arg("deactivated_with_role"),
@@ -245,9 +245,9 @@ def export_access_report() -> ResponseReturnValue:
 
         def produce(session: Session, organization: Organization) -> Iterator[str]:
             catalogue = ProvisioningService(session, organization, READER).catalogue()
-            rows = access_review.access_report(session, organization, catalogue, filters, as_of)
+            rows = reporting.access_report(session, organization, catalogue, filters, as_of)
             head = {"as_of": (as_of or datetime.now(UTC)).isoformat()}
-            return exports.render(format_, rows, access_review.ACCESS_COLUMNS, head)
+            return exports.render(format_, rows, reporting.ACCESS_COLUMNS, head)
 
         stamp = _stamp(as_of or datetime.now(UTC))
         return Export(produce, format_, f"{organization.slug}-access-{stamp}.{format_}")
@@ -262,9 +262,9 @@ def export_change_report() -> ResponseReturnValue:
         format_ = format_arg(Format.JSON)
 
         def produce(session: Session, organization: Organization) -> Iterator[str]:
-            rows = access_review.change_report(session, organization, since, until)
+            rows = reporting.change_report(session, organization, since, until)
             head = {"since": since.isoformat(), "until": until.isoformat()}
-            return exports.render(format_, rows, access_review.CHANGE_COLUMNS, head)
+            return exports.render(format_, rows, reporting.CHANGE_COLUMNS, head)
 
         name = f"{organization.slug}-changes-{_stamp(since)}-{_stamp(until)}.{format_}"
         return Export(produce, format_, name)
@@ -278,11 +278,11 @@ def get_renewal_report() -> ResponseReturnValue:
     format_ = format_arg(Format.JSON)
     days = int_arg("reclaim_days", 30, 0, MAX_RECLAIM_DAYS)
     with read_only_unit() as session:
-        report = access_review.renewal_report(session, session.get_one(Organization, org_id), days)
+        report = reporting.renewal_report(session, session.get_one(Organization, org_id), days)
     if format_ is Format.JSON:
         return json_response(report)
-    rows = access_review.renewal_rows(report)
-    body = "".join(exports.render(format_, rows, access_review.RENEWAL_COLUMNS))
+    rows = reporting.renewal_rows(report)
+    body = "".join(exports.render(format_, rows, reporting.RENEWAL_COLUMNS))
     return Response(body, content_type=exports.MEDIA_TYPES[format_])
 
 
@@ -292,12 +292,12 @@ def export_drift_report() -> ResponseReturnValue:
         format_ = format_arg(Format.JSON)
 
         def produce(session: Session, organization: Organization) -> Iterator[str]:
-            missing = access_review.missing_rule_groups(session, organization)
+            missing = reporting.missing_rule_groups(session, organization)
             users = ProvisioningService(session, organization, READER).drift()
             if format_ is Format.JSON:
                 return exports.json_document({"missing_rule_groups": missing}, "users", users)
-            rows = access_review.drift_rows(missing, users)
-            return exports.render(format_, rows, access_review.DRIFT_COLUMNS)
+            rows = reporting.drift_rows(missing, users)
+            return exports.render(format_, rows, reporting.DRIFT_COLUMNS)
 
         stamp = _stamp(datetime.now(UTC))
         return Export(produce, format_, f"{organization.slug}-drift-{stamp}.{format_}")

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 import licensing
+from app.actions import Action, Target
 from app.errors import ConflictError, InvalidChangeError, NotFoundError
 from app.models import CustomRole, Project
 from app.provisioning import events
@@ -30,7 +31,12 @@ def create_project(scope: Scope, key: str, name: str) -> Project:
     scope.session.add(project)
     scope.session.flush()
     events.record(
-        scope, "project.created", "project", project.id, None, {"key": key, "name": project.name}
+        scope,
+        Action.PROJECT_CREATED,
+        Target.PROJECT,
+        project.id,
+        None,
+        {"key": key, "name": project.name},
     )
     return project
 
@@ -42,7 +48,12 @@ def rename_project(scope: Scope, key: str, name: str) -> Project:
     project.name = name.strip() or key
     if project.name != before["name"]:
         events.record(
-            scope, "project.updated", "project", project.id, before, {"name": project.name}
+            scope,
+            Action.PROJECT_UPDATED,
+            Target.PROJECT,
+            project.id,
+            before,
+            {"name": project.name},
         )
     return project
 
@@ -52,7 +63,7 @@ def delete_project(scope: Scope, key: str) -> None:
     project = _get_project(scope, key)
     if any(rule.project == key for rule in scope.rules()):
         raise ConflictError(f"project {key!r} is used by mapping rules; delete them first")
-    events.record(scope, "project.deleted", "project", project.id, {"key": key}, None)
+    events.record(scope, Action.PROJECT_DELETED, Target.PROJECT, project.id, {"key": key}, None)
     scope.session.delete(project)
 
 
@@ -91,7 +102,9 @@ def create_custom_role(
     scope.session.add(row)
     scope.session.flush()
     scope.invalidate()
-    events.record(scope, "custom_role.created", "custom_role", row.id, None, _role_snapshot(row))
+    events.record(
+        scope, Action.CUSTOM_ROLE_CREATED, Target.CUSTOM_ROLE, row.id, None, _role_snapshot(row)
+    )
     return row
 
 
@@ -120,7 +133,9 @@ def update_custom_role(
     scope.invalidate()
     after = _role_snapshot(row)
     if after != before:
-        events.record_changes(scope, "custom_role.updated", "custom_role", row.id, before, after)
+        events.record_changes(
+            scope, Action.CUSTOM_ROLE_UPDATED, Target.CUSTOM_ROLE, row.id, before, after
+        )
     if before["rank"] != after["rank"]:
         rules = [r for r in scope.rules() if r.role_key == row.key]
         recompute(scope, users_matching(scope, rules), reason="custom_role_changed")
@@ -135,7 +150,9 @@ def delete_custom_role(scope: Scope, key: str) -> None:
         raise ConflictError(f"custom role {key!r} is used by mapping rules; delete them first")
     if scope.organization.default_role_key == key:
         raise ConflictError(f"custom role {key!r} is the default role; change that first")
-    events.record(scope, "custom_role.deleted", "custom_role", row.id, _role_snapshot(row), None)
+    events.record(
+        scope, Action.CUSTOM_ROLE_DELETED, Target.CUSTOM_ROLE, row.id, _role_snapshot(row), None
+    )
     scope.session.delete(row)
     scope.invalidate()
 

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from sqlalchemy import delete, select, update
 
+from app.actions import Action, Target
 from app.db import utcnow
 from app.errors import ConflictError, InvalidChangeError, NotFoundError
 from app.models import IdpConnection, LoginIdentity, Organization, OrgDomain, SsoSession
@@ -48,7 +49,7 @@ def create_connection(
         "jit": is_jit_enabled,
         "secrets": sorted(encrypted_secrets),
     }
-    events.record(scope, "connection.created", "connection", connection.id, None, after)
+    events.record(scope, Action.CONNECTION_CREATED, Target.CONNECTION, connection.id, None, after)
     return connection
 
 
@@ -100,7 +101,7 @@ def update_connection(
     if after != before:
         connection.updated_at = utcnow()
         events.record_changes(
-            scope, "connection.updated", "connection", connection.id, before, after
+            scope, Action.CONNECTION_UPDATED, Target.CONNECTION, connection.id, before, after
         )
     return connection
 
@@ -118,8 +119,8 @@ def _rotate_secrets(
         # Which secrets changed, never their values (encrypted or not).
         events.record(
             scope,
-            "connection.secret_rotated",
-            "connection",
+            Action.CONNECTION_SECRET_ROTATED,
+            Target.CONNECTION,
             connection.id,
             None,
             {"secrets": rotated},
@@ -131,8 +132,8 @@ def delete_connection(scope: Scope, connection_id: str | UUID) -> None:
     connection = get_connection(scope, connection_id)
     events.record(
         scope,
-        "connection.deleted",
-        "connection",
+        Action.CONNECTION_DELETED,
+        Target.CONNECTION,
         connection.id,
         _connection_snapshot(connection),
         None,
@@ -179,7 +180,9 @@ def set_sso_options(
         org.sso_no_role_policy = no_role_policy
     after = _sso_options(org)
     if after != before:
-        events.record_changes(scope, "org.sso_changed", "organization", scope.org_id, before, after)
+        events.record_changes(
+            scope, Action.ORG_SSO_CHANGED, Target.ORGANIZATION, scope.org_id, before, after
+        )
     return org
 
 
@@ -204,7 +207,9 @@ def add_domain(scope: Scope, domain: str) -> OrgDomain:
     row = OrgDomain(domain=domain, org_id=scope.org_id)
     scope.session.add(row)
     scope.session.flush()
-    events.record(scope, "org.domain_added", "organization", scope.org_id, None, {"domain": domain})
+    events.record(
+        scope, Action.ORG_DOMAIN_ADDED, Target.ORGANIZATION, scope.org_id, None, {"domain": domain}
+    )
     return row
 
 
@@ -215,5 +220,10 @@ def remove_domain(scope: Scope, domain: str) -> None:
         raise NotFoundError(f"domain {domain} not found")
     scope.session.delete(row)
     events.record(
-        scope, "org.domain_removed", "organization", scope.org_id, {"domain": row.domain}, None
+        scope,
+        Action.ORG_DOMAIN_REMOVED,
+        Target.ORGANIZATION,
+        scope.org_id,
+        {"domain": row.domain},
+        None,
     )

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 import licensing
+from app.actions import Action, Target
 from app.errors import InvalidChangeError
 from app.models import Organization, User
 from app.provisioning import events
@@ -39,7 +40,7 @@ def set_contract(scope: Scope, spec: ContractSpec) -> Organization:
     after = _contract_snapshot(org)
     if after != before:
         events.record_changes(
-            scope, "org.contract_changed", "organization", scope.org_id, before, after
+            scope, Action.ORG_CONTRACT_CHANGED, Target.ORGANIZATION, scope.org_id, before, after
         )
     if org.overage_policy == licensing.OveragePolicy.ALLOW:
         waiting = scope.session.scalars(
@@ -76,7 +77,9 @@ def set_guard_thresholds(
     org.guard_max_new_project_admins = max_new_project_admins
     after = _guard_snapshot(org)
     if after != before:
-        events.record(scope, "org.guard_changed", "organization", scope.org_id, before, after)
+        events.record(
+            scope, Action.ORG_GUARD_CHANGED, Target.ORGANIZATION, scope.org_id, before, after
+        )
 
 
 def _guard_snapshot(org: Organization) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from uuid import UUID
 from sqlalchemy.orm import Session
 
 from app import audit
+from app.actions import Action, Target
 from app.audit import Actor, EventRow
 from app.provisioning.scope import Scope
 
@@ -20,8 +21,8 @@ __all__ = ["EventRow", "changed", "record", "record_changes", "record_many", "re
 def record_service(
     session: Session,
     actor: Actor,
-    action: str,
-    target_type: str,
+    action: Action,
+    target_type: Target,
     target_id: str,
     after: Mapping[str, Any] | None = None,
 ) -> None:
@@ -31,8 +32,8 @@ def record_service(
 
 def record(
     scope: Scope,
-    action: str,
-    target_type: str,
+    action: Action,
+    target_type: Target,
     target_id: UUID | str | None,
     before: Mapping[str, Any] | None = None,
     after: Mapping[str, Any] | None = None,
@@ -45,8 +46,8 @@ def record(
 
 def record_changes(
     scope: Scope,
-    action: str,
-    target_type: str,
+    action: Action,
+    target_type: Target,
     target_id: UUID | str | None,
     before: Mapping[str, Any],
     after: Mapping[str, Any],

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
+from app.actions import Action, Target
 from app.audit import Actor
 from app.db import utcnow
 from app.models import SigningKey
@@ -18,7 +19,7 @@ def add_signing_key(session: Session, key: SigningKey, actor: Actor) -> None:
     session.add(key)
     session.flush()
     events.record_service(
-        session, actor, "handoff.key_created", "signing_key", key.kid, key.public_jwk
+        session, actor, Action.HANDOFF_KEY_CREATED, Target.SIGNING_KEY, key.kid, key.public_jwk
     )
 
 
@@ -27,4 +28,6 @@ def retire_signing_keys(session: Session, keys: Sequence[SigningKey], actor: Act
     now = utcnow()
     for key in keys:
         key.retired_at = now
-        events.record_service(session, actor, "handoff.key_retired", "signing_key", key.kid)
+        events.record_service(
+            session, actor, Action.HANDOFF_KEY_RETIRED, Target.SIGNING_KEY, key.kid
+        )

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from sqlalchemy import or_, select
 
+from app.actions import Action, GroupKey, Target
 from app.db import utcnow
 from app.errors import LoginRefusedError
 from app.models import (
@@ -58,8 +59,8 @@ def login(scope: Scope, connection: IdpConnection, claims: LoginClaims) -> User:
     identity.last_login_at = now
     events.record(
         scope,
-        "login.accepted",
-        "user",
+        Action.LOGIN_ACCEPTED,
+        Target.USER,
         user.id,
         None,
         {"connection": connection.name, "protocol": connection.protocol},
@@ -74,8 +75,8 @@ def record_refused_login(
     """Audit a refused login (in its own transaction: the refused one rolled back)."""
     events.record(
         scope,
-        "login.refused",
-        "connection",
+        Action.LOGIN_REFUSED,
+        Target.CONNECTION,
         connection.id if connection is not None else None,
         None,
         {
@@ -94,8 +95,8 @@ def _link(
     scope.session.add(identity)
     events.record(
         scope,
-        "login.linked",
-        "user",
+        Action.LOGIN_LINKED,
+        Target.USER,
         user.id,
         None,
         {"connection": connection.name, "subject": claims.subject},
@@ -167,7 +168,7 @@ def _update_from_login(scope: Scope, user: User, claims: LoginClaims) -> None:
     if after != before:
         user.version += 1
         user.updated_at = utcnow()
-        events.record_changes(scope, "user.updated", "user", user.id, before, after)
+        events.record_changes(scope, Action.USER_UPDATED, Target.USER, user.id, before, after)
 
 
 def _login_attributes(claims: LoginClaims) -> dict[str, str | None]:
@@ -219,7 +220,12 @@ def _sync_groups(scope: Scope, connection: IdpConnection, user: User, claims: Lo
         # "no groups"; memberships stay as they are until SCIM pushes them.
         user.groups_overage_at = utcnow()
         events.record(
-            scope, "login.groups_overage", "user", user.id, None, {"connection": connection.name}
+            scope,
+            Action.LOGIN_GROUPS_OVERAGE,
+            Target.USER,
+            user.id,
+            None,
+            {"connection": connection.name},
         )
     elif claims.groups is not None:
         user.groups_overage_at = None
@@ -238,7 +244,7 @@ def _set_sso_memberships(scope: Scope, user: User, values: Sequence[str]) -> Non
         gid for gid, m in current.items() if m.source == UserSource.SSO and gid not in wanted
     ]
     now = utcnow()
-    payload = {"user_id": str(user.id), "source": "sso"}
+    payload = {GroupKey.USER_ID: str(user.id), "source": "sso"}
     for group_id in added:
         scope.session.add(
             Membership(
@@ -249,10 +255,10 @@ def _set_sso_memberships(scope: Scope, user: User, values: Sequence[str]) -> Non
                 created_at=now,
             )
         )
-        events.record(scope, "membership.added", "group", group_id, None, payload)
+        events.record(scope, Action.MEMBERSHIP_ADDED, Target.GROUP, group_id, None, payload)
     for group_id in removed:
         scope.session.delete(current[group_id])
-        events.record(scope, "membership.removed", "group", group_id, payload, None)
+        events.record(scope, Action.MEMBERSHIP_REMOVED, Target.GROUP, group_id, payload, None)
     if added or removed:
         scope.session.flush()
         touch_groups(scope, [*added, *removed])

@@ -8,6 +8,7 @@ from uuid import UUID
 from sqlalchemy import select
 
 import licensing
+from app.actions import Action, Target
 from app.errors import InvalidChangeError
 from app.models import MappingRule, User
 from app.provisioning import events
@@ -25,7 +26,7 @@ def create_rule(scope: Scope, spec: RuleSpec) -> MappingRule:
     scope.session.add(row)
     scope.session.flush()
     scope.invalidate()
-    events.record(scope, "rule.created", "rule", row.id, None, _rule_snapshot(row))
+    events.record(scope, Action.RULE_CREATED, Target.RULE, row.id, None, _rule_snapshot(row))
     recompute(scope, users_matching(scope, [licensing_rule(row)]), reason="rule_created")
     return row
 
@@ -41,7 +42,7 @@ def update_rule(scope: Scope, rule_id: str | UUID, spec: RuleSpec) -> MappingRul
     after = _rule_snapshot(row)
     if after == before:
         return row
-    events.record_changes(scope, "rule.updated", "rule", row.id, before, after)
+    events.record_changes(scope, Action.RULE_UPDATED, Target.RULE, row.id, before, after)
     affected = users_matching(scope, [old, licensing_rule(row)])
     recompute(scope, affected, reason="rule_changed")
     return row
@@ -51,7 +52,7 @@ def delete_rule(scope: Scope, rule_id: str | UUID) -> None:
     """Remove a rule; its users lose what only it granted, at once."""
     row = _get_rule(scope, rule_id)
     old = licensing_rule(row)
-    events.record(scope, "rule.deleted", "rule", row.id, _rule_snapshot(row), None)
+    events.record(scope, Action.RULE_DELETED, Target.RULE, row.id, _rule_snapshot(row), None)
     scope.session.delete(row)
     scope.session.flush()
     scope.invalidate()
@@ -111,8 +112,8 @@ def set_default_role(scope: Scope, role_key: str | None) -> None:
     scope.organization.default_role_key = role_key
     events.record(
         scope,
-        "org.default_role_changed",
-        "organization",
+        Action.ORG_DEFAULT_ROLE_CHANGED,
+        Target.ORGANIZATION,
         scope.org_id,
         {"default_role": before},
         {"default_role": role_key},

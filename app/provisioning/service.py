@@ -12,6 +12,7 @@ from uuid import UUID
 from sqlalchemy.orm import Session
 
 import licensing
+from app import reporting
 from app.audit import Actor
 from app.models import Organization
 from app.provisioning import access, catalogue, connections, contract, held, rules
@@ -122,7 +123,10 @@ class ProvisioningService:
 
     # Access as the rules have it.
     drift = Operation(access.drift)
-    seat_totals = Operation(access.seat_totals)
+
+    def seat_totals(self) -> licensing.SeatTotals:
+        """Paid, free and pending users right now."""
+        return reporting.seat_totals(self.session, self.org_id)
 
     def catalogue(self) -> licensing.RoleCatalogue:
         """The organization's roles: the built-ins plus its custom roles."""

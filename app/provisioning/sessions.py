@@ -9,6 +9,7 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.actions import Action, Target
 from app.audit import Actor
 from app.db import utcnow
 from app.models import IdpConnection, SsoSession, User
@@ -38,8 +39,8 @@ def end_session(session: Session, row: SsoSession, actor: Actor) -> None:
     row.ended_at = utcnow()
     events.record(
         Scope(session, row.org_id, actor),
-        "session.ended",
-        "user",
+        Action.SESSION_ENDED,
+        Target.USER,
         row.user_id,
         None,
         {"reason": "logout"},
@@ -56,8 +57,8 @@ def end_user_sessions(session: Session, user_id: UUID, actor: Actor) -> None:
     if rows:
         events.record(
             Scope(session, rows[0].org_id, actor),
-            "session.ended",
-            "user",
+            Action.SESSION_ENDED,
+            Target.USER,
             user_id,
             None,
             {"reason": "single_logout", "sessions": len(rows)},

@@ -19,8 +19,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from app import access_review
-from app.access_review import AccessFilters
+from app import reporting
 from app.errors import NotFoundError
 from app.models import Group, Organization, RoleAssignment, SeatEvent, User
 from app.provisioning import (
@@ -32,6 +31,7 @@ from app.provisioning import (
     RuleSpec,
     UserSpec,
 )
+from app.reporting import AccessFilters
 from tests.support import admin_token
 
 ACTOR = Actor(kind="scim", label="okta", request_id="req-7")
@@ -80,7 +80,7 @@ def report(
     service: ProvisioningService, as_of: datetime | None = None, **filters: Any
 ) -> list[dict[str, Any]]:
     return list(
-        access_review.access_report(
+        reporting.access_report(
             service.session,
             service.organization,
             service.catalogue(),
@@ -366,7 +366,7 @@ def test_change_report_within_period_bounds_with_actor_and_reason(
     t3 = tick(session)
 
     def changes(start: datetime, end: datetime) -> list[tuple[Any, ...]]:
-        rows = access_review.change_report(session, service.organization, start, end)
+        rows = reporting.change_report(session, service.organization, start, end)
         return [
             (
                 r["userName"].split("@")[0],
@@ -400,7 +400,7 @@ def test_change_report_within_period_bounds_with_actor_and_reason(
     ]  # fmt: skip
     assert len(changes(t0, t3)) == 7
     # since is inclusive, until exclusive, to the microsecond
-    first = next(access_review.change_report(session, service.organization, t0, t3))
+    first = next(reporting.change_report(session, service.organization, t0, t3))
     at = datetime.fromisoformat(first["at"])
     assert len(changes(at, t3)) == 7
     # The grant and the seat it brought are one change, recorded at one instant.
@@ -460,7 +460,7 @@ def test_renewal_report_by_month_peak_current_reclaim_and_forecast(
     users[1].last_login_at = now - timedelta(days=45)
     session.commit()
 
-    result = access_review.renewal_report(session, service.organization, reclaim_days=30)
+    result = reporting.renewal_report(session, service.organization, reclaim_days=30)
     assert [(m["peak_paid"], m["end_paid"], m["end_free"]) for m in result["months"]] == [
         (2, 2, 0),
         (4, 3, 1),
@@ -482,7 +482,7 @@ def test_renewal_report_without_contract_dates_covers_the_last_year(
     service: ProvisioningService, session: Session
 ) -> None:
     session.commit()
-    result = access_review.renewal_report(session, service.organization)
+    result = reporting.renewal_report(session, service.organization)
     assert len(result["months"]) == 13 and result["peak_paid"] == 0
     assert result["forecast_paid_at_renewal"] == 0
 
@@ -516,7 +516,7 @@ def test_drift_report_finds_users_and_rules_that_lost_their_group(
     service: ProvisioningService, session: Session
 ) -> None:
     make_drift(service, session)
-    missing = access_review.missing_rule_groups(session, service.organization)
+    missing = reporting.missing_rule_groups(session, service.organization)
     assert sorted((m["match"], m["group"]) for m in missing) == [
         ("displayName", "Ghosts"),
         ("externalId", "gone-123"),
@@ -595,11 +595,11 @@ def test_access_report_api_streams_every_format_and_parses_back(
     rows = api.rows("/reports/access", format_)
     if format_ == "csv":
         rows = [from_csv(row) for row in rows]
-        assert list(rows[0]) == list(access_review.ACCESS_COLUMNS)
+        assert list(rows[0]) == list(reporting.ACCESS_COLUMNS)
     expected = report(service)
     assert len(rows) == len(expected)
     for got, want in zip(rows, expected, strict=True):
-        assert {k: got[k] for k in access_review.ACCESS_COLUMNS} == want
+        assert {k: got[k] for k in reporting.ACCESS_COLUMNS} == want
 
 
 def test_access_report_api_json_document(api: Api, service: ProvisioningService) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from app import audit, exports, organizations
+from app import audit, organizations
 from app.db import make_sessions, read_only_unit
 from app.models import AuditEvent, Group, IdpConnection, MappingRule, Organization, User
 from app.provisioning import (
@@ -34,6 +34,7 @@ from app.provisioning import (
     RuleSpec,
     UserSpec,
 )
+from app.reporting import exports
 from tests.support import admin_token, make_org
 
 ACTOR = Actor(kind="scim", label="okta", request_id="req-1", source_ip="10.0.0.1")

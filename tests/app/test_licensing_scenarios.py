@@ -38,7 +38,7 @@ from app.provisioning import (
 )
 from app.provisioning.access import UserState
 from app.provisioning.access.writes import write_seats
-from app.reports import seat_summary, user_access
+from app.reporting import seat_summary, user_access
 from tests.support import someone_waits_for_a_lock
 
 ACTOR = Actor(kind="system", label="test")

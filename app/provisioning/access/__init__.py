@@ -4,7 +4,7 @@ exactly the users a change affects (plan → guard → decide → write), dry ru
 from app.provisioning.access.plan import AccessPlan, UserState, plan_access, users_matching
 from app.provisioning.access.recomputation import promote_pending, recompute
 from app.provisioning.access.recorder import AccessRecorder
-from app.provisioning.access.review import drift, seat_totals
+from app.provisioning.access.review import drift
 
 __all__ = [
     "AccessPlan",
@@ -14,6 +14,5 @@ __all__ = [
     "plan_access",
     "promote_pending",
     "recompute",
-    "seat_totals",
     "users_matching",
 ]

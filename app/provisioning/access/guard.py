@@ -8,6 +8,7 @@ from dataclasses import replace
 from sqlalchemy import func, select
 
 import licensing
+from app.actions import Action, Target
 from app.models import HeldChange, User
 from app.provisioning import events
 from app.provisioning.access.plan import AccessPlan
@@ -80,8 +81,8 @@ def _hold(
     scope.session.flush()
     events.record(
         scope,
-        "change.held",
-        "held_change",
+        Action.CHANGE_HELD,
+        Target.HELD_CHANGE,
         held.id,
         None,
         {"reason": reason, "reasons": list(decision.reasons), "users": len(granted)},

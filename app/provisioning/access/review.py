@@ -1,4 +1,4 @@
-"""Reading access as the rules would have it: drift from the current rules, seat totals."""
+"""Reading access as the rules would have it: drift from the current rules."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-import licensing
-from app.models import HeldChange, SeatKind, User
+from app.models import HeldChange, User
 from app.provisioning.access.plan import AccessPlan, plan_access
 from app.provisioning.scope import BATCH, Scope
 
@@ -69,16 +68,3 @@ def _drifted(plan: AccessPlan, held_users: set[str]) -> dict[str, Any] | None:
         "expected": expected,
         "explanation": why,
     }
-
-
-def seat_totals(scope: Scope) -> licensing.SeatTotals:
-    """Paid, free and pending users right now."""
-    rows = scope.session.execute(
-        select(User.seat, User.pending_since.is_not(None), func.count())
-        .where(User.org_id == scope.org_id, User.deprovisioned_at.is_(None))
-        .group_by(User.seat, User.pending_since.is_not(None))
-    ).all()
-    paid = sum(n for seat, _, n in rows if seat == SeatKind.PAID)
-    free = sum(n for seat, _, n in rows if seat == SeatKind.FREE)
-    pending = sum(n for _, is_pending, n in rows if is_pending)
-    return licensing.SeatTotals(paid=paid, free=free, pending=pending)

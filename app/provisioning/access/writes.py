@@ -15,6 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 import licensing
+from app.actions import AccessKey, Action, SourceKey, Target
 from app.db import bulk_insert, in_ids
 from app.errors import ConflictError
 from app.models import RoleAssignment, SeatEvent, SeatKind, User
@@ -47,13 +48,13 @@ class AccessWrites:
 
     def audit(
         self,
-        action: str,
+        action: Action,
         user_id: UUID,
         before: Mapping[str, Any] | None,
         after: Mapping[str, Any] | None,
     ) -> None:
         """Queue an audit event about a user."""
-        self.audit_rows.append(events.EventRow(action, "user", str(user_id), before, after))
+        self.audit_rows.append(events.EventRow(action, Target.USER, str(user_id), before, after))
 
     @property
     def size(self) -> int:
@@ -82,14 +83,14 @@ class AccessWrites:
             if project not in kept:
                 self.deleted.append(assignment)
                 self.audit(
-                    "role.revoked",
+                    Action.ROLE_REVOKED,
                     user_id,
                     {
-                        "project": project,
-                        "role": assignment.role_key,
-                        "sources": assignment.sources,
+                        AccessKey.PROJECT: project,
+                        AccessKey.ROLE: assignment.role_key,
+                        AccessKey.SOURCES: assignment.sources,
                     },
-                    self.shared(("revoked", reason), {"reason": reason}),
+                    self.shared(("revoked", reason), {AccessKey.REASON: reason}),
                 )
 
     def assign(
@@ -105,11 +106,19 @@ class AccessWrites:
         """Queue one project's assignment: a grant, a change of role or sources, or nothing."""
         sources = self.shared(
             ("sources", wanted.sources),
-            [{"rule_id": s.rule_id, "group_id": s.group_id} for s in wanted.sources],
+            [
+                {SourceKey.RULE_ID: s.rule_id, SourceKey.GROUP_ID: s.group_id}
+                for s in wanted.sources
+            ],
         )
         after = self.shared(
             ("assigned", project, wanted.role_key, wanted.sources, reason),
-            {"project": project, "role": wanted.role_key, "sources": sources, "reason": reason},
+            {
+                AccessKey.PROJECT: project,
+                AccessKey.ROLE: wanted.role_key,
+                AccessKey.SOURCES: sources,
+                AccessKey.REASON: reason,
+            },
         )
         existing = current.get(project)
         if existing is None:
@@ -123,9 +132,13 @@ class AccessWrites:
                     "granted_at": now,
                 }
             )
-            self.audit("role.granted", user_id, None, after)
+            self.audit(Action.ROLE_GRANTED, user_id, None, after)
         elif existing.role_key != wanted.role_key or existing.sources != sources:
-            before = {"project": project, "role": existing.role_key, "sources": existing.sources}
+            before = {
+                AccessKey.PROJECT: project,
+                AccessKey.ROLE: existing.role_key,
+                AccessKey.SOURCES: existing.sources,
+            }
             is_new_role = existing.role_key != wanted.role_key
             self.updated.append(
                 (
@@ -138,7 +151,7 @@ class AccessWrites:
                     },
                 )
             )
-            self.audit("role.changed", user_id, before, after)
+            self.audit(Action.ROLE_CHANGED, user_id, before, after)
 
     def seat(
         self,
@@ -174,19 +187,19 @@ class AccessWrites:
             }
         )
         self.audit(
-            "seat.changed",
+            Action.SEAT_CHANGED,
             user.id,
             self.shared(
                 ("seat before", user.seat, was_pending),
-                {"seat": user.seat, "pending": was_pending},
+                {AccessKey.SEAT: user.seat, AccessKey.PENDING: was_pending},
             ),
             self.shared(
                 ("seat after", new_seat, decision.is_pending, decision.is_overage, reason),
                 {
-                    "seat": new_seat.value,
-                    "pending": decision.is_pending,
-                    "overage": decision.is_overage,
-                    "reason": reason,
+                    AccessKey.SEAT: new_seat.value,
+                    AccessKey.PENDING: decision.is_pending,
+                    AccessKey.OVERAGE: decision.is_overage,
+                    AccessKey.REASON: reason,
                 },
             ),
         )

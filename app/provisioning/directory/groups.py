@@ -9,6 +9,7 @@ from uuid import UUID
 from sqlalchemy import delete, insert, select, update
 
 import licensing
+from app.actions import Action, GroupKey, Target
 from app.db import utcnow
 from app.errors import ConflictError, InvalidChangeError
 from app.models import Group, Membership, User
@@ -35,7 +36,7 @@ def create_group(scope: Scope, spec: GroupSpec) -> Group:
     )
     scope.session.add(group)
     scope.session.flush()
-    events.record(scope, "group.created", "group", group.id, None, _identity(group))
+    events.record(scope, Action.GROUP_CREATED, Target.GROUP, group.id, None, _identity(group))
     if spec.member_ids:
         add_members(scope, group, resolve_members(scope, spec.member_ids))
     return group
@@ -73,7 +74,7 @@ def update_group(
     after = _identity(group)
     changed = after != before
     if changed:
-        events.record_changes(scope, "group.updated", "group", group.id, before, after)
+        events.record_changes(scope, Action.GROUP_UPDATED, Target.GROUP, group.id, before, after)
     if members is not None:
         changed = apply_member_change(scope, group, members) or changed
     if changed:
@@ -92,7 +93,7 @@ def delete_group(scope: Scope, group_id: str | UUID, expected_version: int | Non
     members = member_ids(scope, group.id)
     scope.session.execute(delete(Membership).where(Membership.group_id == group.id))
     before = _identity(group) | {"member_count": len(members)}
-    events.record(scope, "group.deleted", "group", group.id, before, None)
+    events.record(scope, Action.GROUP_DELETED, Target.GROUP, group.id, before, None)
     scope.session.delete(group)
     scope.session.flush()
     recompute(scope, members, reason="group_deleted")
@@ -100,7 +101,7 @@ def delete_group(scope: Scope, group_id: str | UUID, expected_version: int | Non
 
 def _identity(group: Group) -> dict[str, Any]:
     """What the audit trail records of a group's identity."""
-    return {"display_name": group.display_name, "external_id": group.external_id}
+    return {GroupKey.DISPLAY_NAME: group.display_name, "external_id": group.external_id}
 
 
 def check_group_name(scope: Scope, display_name: str, exclude: UUID | None = None) -> None:
@@ -211,7 +212,12 @@ def add_members(
         scope.session.execute(insert(Membership), rows)
         for user_id in sorted(user_ids):
             events.record(
-                scope, "membership.added", "group", group.id, None, {"user_id": str(user_id)}
+                scope,
+                Action.MEMBERSHIP_ADDED,
+                Target.GROUP,
+                group.id,
+                None,
+                {GroupKey.USER_ID: str(user_id)},
             )
     if recompute_access and user_ids:
         recompute(scope, user_ids, reason="membership_changed")
@@ -224,7 +230,12 @@ def _remove_members(scope: Scope, group: Group, user_ids: set[UUID]) -> None:
         )
     for user_id in sorted(user_ids):
         events.record(
-            scope, "membership.removed", "group", group.id, {"user_id": str(user_id)}, None
+            scope,
+            Action.MEMBERSHIP_REMOVED,
+            Target.GROUP,
+            group.id,
+            {GroupKey.USER_ID: str(user_id)},
+            None,
         )
 
 

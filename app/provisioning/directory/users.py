@@ -8,6 +8,7 @@ from uuid import UUID
 
 from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 
+from app.actions import Action, Target, UserKey
 from app.db import utcnow
 from app.errors import ConflictError, InvalidChangeError
 from app.models import Membership, SeatKind, SsoSession, User, UserSource, UserValue
@@ -71,7 +72,7 @@ def create_user(scope: Scope, spec: UserSpec, source: UserSource = UserSource.SC
     scope.session.add(user)
     scope.session.flush()
     _write_values(scope, user, spec.multi_values)
-    events.record(scope, "user.created", "user", user.id, None, user_snapshot(user))
+    events.record(scope, Action.USER_CREATED, Target.USER, user.id, None, user_snapshot(user))
     if scope.organization.default_role_key is not None:
         # A new user belongs to no group yet: only a default role can give them access.
         recompute(scope, [user.id], reason="user_created")
@@ -87,7 +88,9 @@ def _relink(scope: Scope, existing: User, spec: UserSpec) -> User:
     # A create: active unless the IdP says otherwise.
     existing.is_active = spec.is_active if spec.is_active is not None else True
     existing.created_at = existing.created_at or utcnow()
-    events.record(scope, "user.relinked", "user", existing.id, before, user_snapshot(existing))
+    events.record(
+        scope, Action.USER_RELINKED, Target.USER, existing.id, before, user_snapshot(existing)
+    )
     recompute(scope, [existing.id], reason="user_relinked")
     return existing
 
@@ -118,12 +121,12 @@ def replace_user(
     user.version += 1
     user.updated_at = utcnow()
     if was_active and not user.is_active:
-        action = "user.deactivated"
+        action = Action.USER_DEACTIVATED
     elif not was_active and user.is_active:
-        action = "user.reactivated"
+        action = Action.USER_REACTIVATED
     else:
-        action = "user.updated"
-    events.record_changes(scope, action, "user", user.id, before, after)
+        action = Action.USER_UPDATED
+    events.record_changes(scope, action, Target.USER, user.id, before, after)
     if was_active != user.is_active:
         if not user.is_active:
             end_sessions(scope, user.id)
@@ -152,8 +155,8 @@ def delete_user(scope: Scope, user_id: str | UUID, expected_version: int | None 
     user.deprovisioned_at = utcnow()
     user.version += 1
     user.updated_at = user.deprovisioned_at
-    after = user_snapshot(user) | {"groups_left": sorted(str(g) for g in group_ids)}
-    events.record(scope, "user.deleted", "user", user.id, before, after)
+    after = user_snapshot(user) | {UserKey.GROUPS_LEFT: sorted(str(g) for g in group_ids)}
+    events.record(scope, Action.USER_DELETED, Target.USER, user.id, before, after)
     end_sessions(scope, user.id)
     recompute(scope, [user.id], reason="user_deleted")
     if not seats_in_play:
@@ -237,9 +240,9 @@ def _write_values(
 def user_snapshot(user: User) -> dict[str, Any]:
     """A user's directory attributes as the audit trail records them."""
     snapshot: dict[str, Any] = {
-        "user_name": user.user_name,
+        UserKey.USER_NAME: user.user_name,
         "external_id": user.external_id,
-        "active": user.is_active,
+        UserKey.ACTIVE: user.is_active,
     }
     for column in USER_STRING_COLUMNS:
         value = getattr(user, column)
