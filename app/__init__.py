@@ -30,7 +30,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     scim.init_app(app)
     sso.init_app(app)
-    cli.init_app(app)
+    for group in cli.COMMAND_GROUPS:
+        app.cli.add_command(group)
     licensing_cli.init_app(app)
     review_cli.init_app(app)
     return app

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from app import access_review, exports, organizations
 from app.access_review import AccessFilters, AuditFilters
-from app.cli import audit_cli, echo_json
+from app.cli import echo_json
+from app.cli.audit import audit_cli
 from app.db import read_only_unit
 from app.errors import ProvisioningError
 from app.exports import Format
