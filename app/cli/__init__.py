@@ -5,7 +5,23 @@ from __future__ import annotations
 
 import click
 
-from app.cli import audit, db, demo, org, tokens
+from app.cli import (
+    audit,
+    contract,
+    db,
+    default_role,
+    demo,
+    dry_run,
+    guard,
+    held,
+    org,
+    projects,
+    roles,
+    rules,
+    seats,
+    tokens,
+    users,
+)
 from app.cli.common import (
     cli_actor,
     command_unit,
@@ -23,6 +39,16 @@ COMMAND_GROUPS: tuple[click.Command, ...] = (
     tokens.token_cli,
     demo.demo_cli,
     audit.audit_cli,
+    rules.rule_cli,
+    seats.seats_cli,
+    contract.contract_cli,
+    guard.guard_cli,
+    users.user_cli,
+    projects.project_cli,
+    roles.role_cli,
+    default_role.default_role_cli,
+    held.held_cli,
+    dry_run.dry_run,
 )
 
 __all__ = [
