@@ -16,6 +16,7 @@ from app.cli import (
     held,
     org,
     projects,
+    reports,
     roles,
     rules,
     seats,
@@ -49,6 +50,7 @@ COMMAND_GROUPS: tuple[click.Command, ...] = (
     default_role.default_role_cli,
     held.held_cli,
     dry_run.dry_run,
+    reports.report_cli,
 )
 
 __all__ = [

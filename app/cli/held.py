@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 from flask.cli import AppGroup
 
 from app.admin import documents, queries
 from app.cli.common import echo_rows, json_option, org_option, org_service
+from app.models import HeldChange
+from app.provisioning import ProvisioningService
 
 held_cli = AppGroup("held", help="Changes held by the mass-grant guard.")
 
@@ -48,9 +52,7 @@ def held_list(slug: str, status: str, limit: int, as_json: bool) -> None:
 @click.option("--id", "held_id", required=True)
 def held_confirm(slug: str, held_id: str) -> None:
     """Apply a held change's grants."""
-    with org_service(slug) as service:
-        users = len(service.confirm_held(held_id).user_ids)
-    click.echo(f"confirmed held change {held_id} ({users} users)")
+    _settle(slug, lambda service: service.confirm_held(held_id), f"confirmed held change {held_id}")
 
 
 @held_cli.command("discard")
@@ -58,6 +60,11 @@ def held_confirm(slug: str, held_id: str) -> None:
 @click.option("--id", "held_id", required=True)
 def held_discard(slug: str, held_id: str) -> None:
     """Drop a held change's grants."""
+    _settle(slug, lambda service: service.discard_held(held_id), f"discarded held change {held_id}")
+
+
+def _settle(slug: str, decide: Callable[[ProvisioningService], HeldChange], done: str) -> None:
+    """Confirm or discard one held change as the operator; print how many users it held."""
     with org_service(slug) as service:
-        users = len(service.discard_held(held_id).user_ids)
-    click.echo(f"discarded held change {held_id} ({users} users)")
+        users = len(decide(service).user_ids)
+    click.echo(f"{done} ({users} users)")
