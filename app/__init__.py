@@ -11,7 +11,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the WSGI application; reads the environment only when no settings are given."""
     import scim
     import sso
-    from app import admin, cli, health, licensing_cli, logs, review_cli
+    from app import admin, cli, health, logs
     from app.db import make_engine, make_sessions
 
     settings = settings if settings is not None else Settings.from_env()
@@ -30,7 +30,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     scim.init_app(app)
     sso.init_app(app)
-    cli.init_app(app)
-    licensing_cli.init_app(app)
-    review_cli.init_app(app)
+    for group in cli.COMMAND_GROUPS:
+        app.cli.add_command(group)
     return app

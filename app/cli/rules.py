@@ -1,0 +1,97 @@
+"""`blue-provisioning rule …`: mapping rules, IdP group → role in a project."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+
+from app.admin import changes, documents, queries
+from app.admin.changes import RuleEdit, RuleInput
+from app.cli.common import (
+    MATCHES,
+    echo_json,
+    echo_rows,
+    json_option,
+    nothing_to_change,
+    org_option,
+    org_service,
+)
+
+rule_cli = AppGroup("rule", help="Mapping rules: IdP group → role in a project.")
+
+
+@rule_cli.command("add")
+@org_option()
+@click.option("--group", required=True, help="The group's displayName, id or externalId.")
+@click.option("--match", type=click.Choice(MATCHES), default="displayName", show_default=True)
+@click.option("--role", required=True, help="Role key or name, e.g. 'Team Member'.")
+@click.option("--project", default="*", show_default=True, help="Project key, or * for all.")
+@click.option("--priority", type=int, default=0, show_default=True, help="Breaks rank ties.")
+def rule_add(slug: str, group: str, match: str, role: str, project: str, priority: int) -> None:
+    """Add a mapping rule; prints its id."""
+    rule = RuleInput(group=group, role=role, match=match, project=project, priority=priority)
+    with org_service(slug) as service:
+        rule_id = str(changes.create_rule(service, rule).id)
+    click.echo(rule_id)
+
+
+@rule_cli.command("list")
+@org_option()
+@json_option()
+def rule_list(slug: str, as_json: bool) -> None:
+    """List mapping rules, oldest first."""
+    with org_service(slug) as service:
+        roles = service.catalogue()
+        rows = [
+            documents.rule(r, roles)
+            for r in queries.list_rules(service.session, service.organization)
+        ]
+    echo_rows(
+        rows,
+        as_json,
+        lambda row: (
+            f"{row['id']}  {row['match']}={row['group']!r} → {row['role_name'] or row['role']} "
+            f"in {row['project']} (priority {row['priority']})"
+        ),
+    )
+
+
+@rule_cli.command("remove")
+@org_option()
+@click.option("--id", "rule_id", required=True, help="The rule's id.")
+def rule_remove(slug: str, rule_id: str) -> None:
+    """Remove a mapping rule; its users lose what only it granted."""
+    with org_service(slug) as service:
+        service.delete_rule(rule_id)
+    click.echo(f"removed rule {rule_id}")
+
+
+@rule_cli.command("edit")
+@org_option()
+@click.option("--id", "rule_id", required=True, help="The rule's id.")
+@click.option("--group", default=None)
+@click.option("--match", type=click.Choice(MATCHES), default=None)
+@click.option("--role", default=None, help="Role key or name.")
+@click.option("--project", default=None, help="Project key, or * for all.")
+@click.option("--priority", type=int, default=None)
+@json_option()
+def rule_edit(
+    slug: str,
+    rule_id: str,
+    group: str | None,
+    match: str | None,
+    role: str | None,
+    project: str | None,
+    priority: int | None,
+    as_json: bool,
+) -> None:
+    """Change some fields of a mapping rule."""
+    edit = RuleEdit(group=group, role=role, match=match, project=project, priority=priority)
+    if edit == RuleEdit():
+        raise nothing_to_change("--group", "--match", "--role", "--project", "--priority")
+    with org_service(slug) as service:
+        row = documents.rule(changes.edit_rule(service, rule_id, edit), service.catalogue())
+    if as_json:
+        echo_json(row)
+        return
+    click.echo(f"updated rule {rule_id}")
