@@ -1,11 +1,10 @@
-"""Organizations and their SCIM tokens: created by operators, looked up on every request."""
+"""Organizations and their tokens, looked up (a token on every request); they are created and
+revoked through the provisioning package (app/provisioning/organizations.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import re
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,16 +13,11 @@ from enum import StrEnum
 from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
-from app import audit, ratelimit
-from app.actions import Action
-from app.audit import Actor
+from app import ratelimit
 from app.db import utcnow
-from app.errors import ConflictError, InvalidChangeError, NotFoundError
-from app.models import Organization, OveragePolicy, ScimToken
+from app.errors import NotFoundError
+from app.models import Organization, ScimToken
 
-# Changes made from the command line by whoever runs it.
-OPERATOR = Actor(kind="cli", label="operator")
-SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 TOKEN_PREFIX = "blue_scim_"
 # Recording every use would turn each SCIM read into a write on one hot row; a minute is
 # precise enough for "is this token still in use?".
@@ -32,44 +26,6 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 # much as running it.
 _TOKEN_BY_HASH = select(ScimToken).where(ScimToken.token_hash == bindparam("digest"))
 _TOKEN_AND_ORGANIZATION_BY_HASH = _TOKEN_BY_HASH.options(joinedload(ScimToken.organization))
-
-
-def create_organization(
-    session: Session,
-    name: str,
-    slug: str,
-    paid_seats: int = 0,
-    policy: OveragePolicy = OveragePolicy.ALLOW,
-    actor: Actor = OPERATOR,
-) -> Organization:
-    """Create an organization; a taken or malformed slug is refused."""
-    name = name.strip()
-    if not name:
-        raise InvalidChangeError("organization name must not be empty")
-    if not SLUG.match(slug):
-        raise InvalidChangeError(
-            f"slug {slug!r} must be lowercase letters, digits and inner hyphens (1-63 chars)"
-        )
-    if paid_seats < 0:
-        raise InvalidChangeError("paid seats must be zero or more")
-    if session.scalar(select(Organization.id).where(Organization.slug == slug)) is not None:
-        raise ConflictError(f"an organization with slug {slug!r} already exists")
-    organization = Organization(
-        name=name, slug=slug, paid_seat_tier=paid_seats, overage_policy=policy
-    )
-    session.add(organization)
-    session.flush()
-    audit.append(
-        session,
-        organization.id,
-        actor,
-        Action.ORG_CREATED,
-        "organization",
-        organization.id,
-        None,
-        {"name": name, "slug": slug, "paid_seat_tier": paid_seats, "policy": str(policy)},
-    )
-    return organization
 
 
 def get_organization(session: Session, slug: str) -> Organization:
@@ -101,78 +57,12 @@ class TokenScope(StrEnum):
     ADMIN = "admin"
 
 
-def create_token(
-    session: Session,
-    organization: Organization,
-    label: str,
-    is_read_only: bool = False,
-    scope: TokenScope = TokenScope.SCIM,
-    actor: Actor = OPERATOR,
-) -> IssuedToken:
-    """Issue a SCIM bearer token; the secret is returned once and only its hash is stored."""
-    label = label.strip()
-    if not label:
-        raise InvalidChangeError("token label must not be empty")
-    taken = session.scalar(
-        select(ScimToken.id).where(ScimToken.org_id == organization.id, ScimToken.label == label)
-    )
-    if taken is not None:
-        raise ConflictError(f"organization {organization.slug!r} already has a token {label!r}")
-    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ScimToken(
-        org_id=organization.id,
-        label=label,
-        token_hash=hash_token(secret),
-        prefix=secret[: len(TOKEN_PREFIX) + 4],
-        is_read_only=is_read_only,
-        scope=scope,
-    )
-    session.add(token)
-    session.flush()
-    # The label, prefix and scope only: the secret and its hash never enter the trail.
-    audit.append(
-        session,
-        organization.id,
-        actor,
-        Action.TOKEN_CREATED,
-        "token",
-        token.id,
-        None,
-        {"label": label, "prefix": token.prefix, "scope": str(scope), "read_only": is_read_only},
-    )
-    return IssuedToken(token=token, secret=secret)
-
-
 def list_tokens(session: Session, organization: Organization | None = None) -> Sequence[ScimToken]:
     """Tokens (never their secrets), newest first, optionally of one organization."""
     query = select(ScimToken).join(ScimToken.organization)
     if organization is not None:
         query = query.where(ScimToken.org_id == organization.id)
     return session.scalars(query.order_by(Organization.slug, ScimToken.created_at.desc())).all()
-
-
-def revoke_token(
-    session: Session, organization: Organization, label: str, actor: Actor = OPERATOR
-) -> ScimToken:
-    """Revoke a token by label; it stops working at once."""
-    token = session.scalar(
-        select(ScimToken).where(ScimToken.org_id == organization.id, ScimToken.label == label)
-    )
-    if token is None:
-        raise NotFoundError(f"organization {organization.slug!r} has no token {label!r}")
-    if token.revoked_at is None:
-        token.revoked_at = utcnow()
-        audit.append(
-            session,
-            organization.id,
-            actor,
-            Action.TOKEN_REVOKED,
-            "token",
-            token.id,
-            {"label": label, "prefix": token.prefix},
-            None,
-        )
-    return token
 
 
 def authenticate_token(

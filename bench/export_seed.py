@@ -18,7 +18,7 @@ import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from app import audit, create_app, organizations
+from app import audit, create_app, organizations, provisioning
 from app.config import Settings
 from app.db import make_engine, unit_of_work
 from app.models import AuditEvent, AuditHead
@@ -175,7 +175,7 @@ def create_organization(database: Database, slug: str, paid_seats: int) -> tuple
     its layout and an admin API token."""
     app = create_app(settings(database.url))
     with app.app_context(), unit_of_work() as session:
-        organization = organizations.create_organization(
+        organization = provisioning.create_organization(
             session, slug.title(), slug, paid_seats=paid_seats
         )
         service = ProvisioningService(session, organization, BOT)
@@ -187,7 +187,7 @@ def create_organization(database: Database, slug: str, paid_seats: int) -> tuple
             for n, (role, project) in RULES.items()
         }
         service.create_rule(RuleSpec("displayName", "Departed", "client"))  # a group gone
-        token = organizations.create_token(
+        token = provisioning.create_token(
             session, organization, "bench", scope=organizations.TokenScope.ADMIN
         ).secret
         layout = Layout(organization.id, group_ids, rule_ids)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import Headers
 from werkzeug.test import TestResponse
 
-from app import organizations
+from app import organizations, provisioning
 from app.models import Organization
 from scim.discovery import ERROR_SCHEMA, GROUP_SCHEMA, USER_SCHEMA
 
@@ -91,7 +91,7 @@ class ScimClient:
 
 def admin_token(session: Session, organization: Organization) -> str:
     """A token for the /api/v1 admin API of the organization, committed."""
-    secret = organizations.create_token(
+    secret = provisioning.create_token(
         session, organization, "admin", scope=organizations.TokenScope.ADMIN
     ).secret
     session.commit()
@@ -100,8 +100,8 @@ def admin_token(session: Session, organization: Organization) -> str:
 
 def make_org(session: Session, slug: str, paid_seats: int = 100) -> tuple[Organization, str]:
     """An organization and a SCIM token secret, committed to the test's savepoint."""
-    organization = organizations.create_organization(session, slug.title(), slug, paid_seats)
-    secret = organizations.create_token(session, organization, "okta").secret
+    organization = provisioning.create_organization(session, slug.title(), slug, paid_seats)
+    secret = provisioning.create_token(session, organization, "okta").secret
     session.commit()
     return organization, secret
 

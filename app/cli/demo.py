@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from app import organizations
+from app import organizations, provisioning
 from app.cli.common import command_unit
 from app.errors import ProvisioningError
 from app.web import settings
@@ -26,7 +26,7 @@ def demo_seed(token_file: Path) -> None:
         try:
             organization = organizations.get_organization(session, DEMO_SLUG)
         except ProvisioningError:
-            organization = organizations.create_organization(
+            organization = provisioning.create_organization(
                 session, "Demo Organization", DEMO_SLUG, paid_seats=25
             )
         saved = token_file.read_text().strip() if token_file.exists() else ""
@@ -36,9 +36,9 @@ def demo_seed(token_file: Path) -> None:
             label = DEMO_TOKEN_LABEL
             taken = {t.label for t in organizations.list_tokens(session, organization)}
             if label in taken:
-                organizations.revoke_token(session, organization, label)
+                provisioning.revoke_token(session, organization, label)
                 label = f"{DEMO_TOKEN_LABEL}-{len(taken) + 1}"
-            saved = organizations.create_token(session, organization, label).secret
+            saved = provisioning.create_token(session, organization, label).secret
             token_file.parent.mkdir(parents=True, exist_ok=True)
             token_file.write_text(saved + "\n")
             token_file.chmod(0o600)

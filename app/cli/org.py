@@ -6,7 +6,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from app import organizations
+from app import organizations, provisioning
 from app.cli.common import cli_actor, command_unit, echo_rows, json_option, org_option, org_service
 from app.models import OrgDomain, OveragePolicy
 
@@ -29,7 +29,7 @@ org_cli.add_command(domain_cli)
 def org_create(name: str, slug: str, paid_seats: int, policy: str) -> None:
     """Create an organization."""
     with command_unit() as session:
-        organization = organizations.create_organization(
+        organization = provisioning.create_organization(
             session, name, slug, paid_seats, OveragePolicy(policy), actor=cli_actor()
         )
         click.echo(f"created organization {organization.slug} ({organization.id})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from app import organizations
+from app import organizations, provisioning
 from app.cli.common import Row, cli_actor, command_unit, echo_rows, json_option, org_option
 
 token_cli = AppGroup("token", help="SCIM bearer tokens.")
@@ -26,7 +26,7 @@ def token_create(slug: str, label: str, read_only: bool, scope: str) -> None:
     """Issue a token; it is printed once, alone on the last line."""
     with command_unit() as session:
         organization = organizations.get_organization(session, slug)
-        issued = organizations.create_token(
+        issued = provisioning.create_token(
             session,
             organization,
             label,
@@ -76,5 +76,5 @@ def token_revoke(slug: str, label: str) -> None:
     """Revoke a token; requests using it are refused from now on."""
     with command_unit() as session:
         organization = organizations.get_organization(session, slug)
-        organizations.revoke_token(session, organization, label, actor=cli_actor())
+        provisioning.revoke_token(session, organization, label, actor=cli_actor())
     click.echo(f"revoked token {label!r} of {slug}")

@@ -14,10 +14,18 @@ One module per capability behind the `ProvisioningService` facade, sharing a `Sc
 - `login`: SSO login and just-in-time provisioning;
 - `connections`: IdP connections, SSO options, verified domains;
 - `catalogue`: projects and custom roles; `rules`: mapping rules and the default role;
-- `contract`: the contract and guard thresholds; `held`: confirm or discard held changes.
+- `contract`: the contract and guard thresholds; `held`: confirm or discard held changes;
+- `organizations`: new organizations, their tokens issued and revoked; `sessions`: SSO
+  sessions opened and ended; `keys`: the hand-off's signing keys added and retired.
 """
 
 from app.audit import Actor
+from app.provisioning.organizations import (
+    OPERATOR,
+    create_organization,
+    create_token,
+    revoke_token,
+)
 from app.provisioning.service import SYSTEM, ProvisioningService
 from app.provisioning.specs import (
     MULTI_VALUED,
@@ -32,6 +40,7 @@ from app.provisioning.specs import (
 
 __all__ = [
     "MULTI_VALUED",
+    "OPERATOR",
     "SYSTEM",
     "USER_STRING_COLUMNS",
     "Actor",
@@ -42,4 +51,7 @@ __all__ = [
     "ProvisioningService",
     "RuleSpec",
     "UserSpec",
+    "create_organization",
+    "create_token",
+    "revoke_token",
 ]

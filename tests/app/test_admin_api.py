@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from app import organizations
+from app import organizations, provisioning
 from app.models import (
     AuditEvent,
     HeldChange,
@@ -151,7 +151,7 @@ def test_revoked_token_is_401(
     client: FlaskClient, api: Api, session: Session, organization: tuple[Organization, str]
 ) -> None:
     assert api.get("/rules").status_code == 200
-    organizations.revoke_token(session, organization[0], "admin")
+    provisioning.revoke_token(session, organization[0], "admin")
     session.commit()
     assert_error(api.get("/rules"), 401, "unauthorized")
 
@@ -159,7 +159,7 @@ def test_revoked_token_is_401(
 def test_read_only_token_reads_and_dry_runs_but_may_not_change(
     client: FlaskClient, session: Session, organization: tuple[Organization, str]
 ) -> None:
-    secret = organizations.create_token(
+    secret = provisioning.create_token(
         session, organization[0], "audit", True, organizations.TokenScope.ADMIN
     ).secret
     session.commit()

@@ -8,7 +8,7 @@ from sqlalchemy import event, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from app import audit, organizations
+from app import audit, provisioning
 from app.models import AuditEvent, Organization
 from app.provisioning import Actor, GroupSpec, ProvisioningService, RuleSpec, UserSpec
 
@@ -16,7 +16,7 @@ ACTOR = Actor(kind="cli", label="tester", request_id="req-1", source_ip="10.0.0.
 
 
 def org_with_events(session: Session) -> Organization:
-    org = organizations.create_organization(session, "Acme", "acme", paid_seats=10)
+    org = provisioning.create_organization(session, "Acme", "acme", paid_seats=10)
     service = ProvisioningService(session, org, ACTOR)
     user = service.create_user(UserSpec(user_name="alice@acme.example"))
     service.create_group(GroupSpec("Engineering", member_ids=[str(user.id)]))
@@ -48,12 +48,12 @@ def test_each_change_writes_its_event_with_actor_and_request(session: Session) -
 
 
 def test_events_are_absent_when_the_change_rolls_back(session: Session) -> None:
-    org = organizations.create_organization(session, "Acme", "acme")
+    org = provisioning.create_organization(session, "Acme", "acme")
     session.commit()
     committed = session.scalar(select(func.count()).select_from(AuditEvent))
     service = ProvisioningService(session, org, ACTOR)
     service.create_user(UserSpec(user_name="ghost@acme.example"))
-    organizations.create_token(session, org, "okta")
+    provisioning.create_token(session, org, "okta")
     session.rollback()
     assert session.scalar(select(func.count()).select_from(AuditEvent)) == committed == 1
 
@@ -73,7 +73,7 @@ def test_sealed_chain_verifies(session: Session, runner: FlaskCliRunner) -> None
 
 
 def test_events_go_in_sealed_and_early_written_ones_are_sealed_in_place(session: Session) -> None:
-    org = organizations.create_organization(session, "Acme", "acme")
+    org = provisioning.create_organization(session, "Acme", "acme")
     session.commit()
     service = ProvisioningService(session, org, ACTOR)
     statements: list[str] = []
@@ -166,9 +166,9 @@ def test_postgresql_trigger_refuses_update_and_delete(session: Session) -> None:
 
 
 def test_token_events_record_label_and_scope_never_the_secret(session: Session) -> None:
-    org = organizations.create_organization(session, "Acme", "acme")
-    issued = organizations.create_token(session, org, "okta", actor=ACTOR)
-    organizations.revoke_token(session, org, "okta", actor=ACTOR)
+    org = provisioning.create_organization(session, "Acme", "acme")
+    issued = provisioning.create_token(session, org, "okta", actor=ACTOR)
+    provisioning.revoke_token(session, org, "okta", actor=ACTOR)
     session.commit()
     trail = [(e.action, e.after or e.before) for e in events(session, org)]
     assert [action for action, _ in trail] == ["org.created", "token.created", "token.revoked"]
@@ -180,7 +180,7 @@ def test_token_events_record_label_and_scope_never_the_secret(session: Session) 
 def test_large_changes_are_sealed_as_written_and_savepoints_keep_the_chain_whole(
     session: Session,
 ) -> None:
-    org = organizations.create_organization(session, "Acme", "acme", paid_seats=1000)
+    org = provisioning.create_organization(session, "Acme", "acme", paid_seats=1000)
     service = ProvisioningService(session, org, ACTOR)
     service.set_guard_thresholds(10_000, 1.0, 10_000)
     users = [service.create_user(UserSpec(user_name=f"u{i}@acme.example")) for i in range(150)]

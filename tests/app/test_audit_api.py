@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from app import audit, organizations
+from app import audit, provisioning
 from app.db import make_sessions, read_only_unit
 from app.models import AuditEvent, Group, IdpConnection, MappingRule, Organization, User
 from app.provisioning import (
@@ -214,8 +214,8 @@ CASES = [
         "login.refused",
         lambda w: w.service.record_refused_login(w.connection, "no_role", "no role in Blue"),
     ),
-    Case("token.created", lambda w: organizations.create_token(w.session, w.org, "jenkins")),
-    Case("token.revoked", lambda w: organizations.revoke_token(w.session, w.org, "okta")),
+    Case("token.created", lambda w: provisioning.create_token(w.session, w.org, "jenkins")),
+    Case("token.revoked", lambda w: provisioning.revoke_token(w.session, w.org, "okta")),
 ]
 
 

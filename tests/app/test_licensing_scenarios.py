@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from app import audit, organizations
+from app import audit, provisioning
 from app.db import make_sessions
 from app.errors import ConflictError
 from app.models import (
@@ -46,7 +46,7 @@ ACTOR = Actor(kind="system", label="test")
 
 @pytest.fixture
 def service(session: Session) -> Iterator[ProvisioningService]:
-    org = organizations.create_organization(session, "Acme", "acme", paid_seats=100)
+    org = provisioning.create_organization(session, "Acme", "acme", paid_seats=100)
     yield ProvisioningService(session, org, ACTOR)
 
 
@@ -332,7 +332,7 @@ def test_parallel_grants_never_exceed_the_last_seats(committing_engine: Engine) 
     sessions = make_sessions(committing_engine)
     slug = f"race-{uuid.uuid4().hex[:8]}"
     with sessions.begin() as session:
-        org = organizations.create_organization(session, "Race", slug, paid_seats=5)
+        org = provisioning.create_organization(session, "Race", slug, paid_seats=5)
         org_id = org.id
         service = ProvisioningService(session, org, ACTOR)
         service.set_contract(ContractSpec(paid_seat_tier=5, policy="hold"))
@@ -398,7 +398,7 @@ def test_parallel_deletes_and_member_changes_in_shared_groups_never_deadlock(
     sessions = make_sessions(committing_engine)
     slug = f"shared-{uuid.uuid4().hex[:8]}"
     with sessions.begin() as session:
-        org = organizations.create_organization(session, "Shared", slug, paid_seats=4)
+        org = provisioning.create_organization(session, "Shared", slug, paid_seats=4)
         org_id = org.id
         service = ProvisioningService(session, org, ACTOR)
         if mapped:
@@ -476,7 +476,7 @@ def test_an_sso_login_locks_its_groups_before_it_writes_the_user(
     sessions = make_sessions(committing_engine)
     first = LoginClaims(subject="ada", email="ada@x.example", groups=["Engineering"])
     with sessions.begin() as session:
-        org = organizations.create_organization(session, "Login", f"login-{uuid.uuid4().hex[:8]}")
+        org = provisioning.create_organization(session, "Login", f"login-{uuid.uuid4().hex[:8]}")
         org_id = org.id
         service = ProvisioningService(session, org, ACTOR)
         for name in ("Engineering", "Design"):

@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.orm import Session
 
-from app import create_app
+from app import create_app, provisioning
 from app.config import Settings
 from scim.discovery import (
     BULK_REQUEST_SCHEMA,
@@ -294,13 +294,12 @@ def test_server_error_has_no_traceback_and_a_request_id(
 def test_read_only_token_reads_but_every_change_is_403(
     client: FlaskClient, session: Session, scim: ScimClient
 ) -> None:
-    from app import organizations
     from app.models import Organization
 
     user = scim.create_user("reader@acme.example")
     organization = session.get(Organization, scim.org_id)
     assert organization is not None
-    secret = organizations.create_token(session, organization, "audit", is_read_only=True).secret
+    secret = provisioning.create_token(session, organization, "audit", is_read_only=True).secret
     session.commit()
     reader = ScimClient(client, secret, scim.org_id)
     assert reader.get(f"/Users/{user['id']}").status_code == 200

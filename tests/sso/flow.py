@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
-from app import organizations
+from app import provisioning
 from app.audit import Actor
 from app.models import AuditEvent, Organization
 from app.provisioning import ProvisioningService, RuleSpec
@@ -20,7 +20,7 @@ ACTOR = Actor(kind="cli", label="test")
 
 def setup_org(session: Session, slug: str = "acme") -> Organization:
     """An organization whose Engineering group members are team members everywhere."""
-    organization = organizations.create_organization(session, slug.title(), slug, 100)
+    organization = provisioning.create_organization(session, slug.title(), slug, 100)
     service_for(session, organization).create_rule(
         RuleSpec("displayName", "Engineering", "team_member")
     )

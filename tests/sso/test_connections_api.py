@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
-from app import crypto, organizations
+from app import crypto, organizations, provisioning
 from app.models import AuditEvent, IdpConnection, Organization
 from sso.oidc import OidcClient, ProviderMetadata
 from tests.app.test_admin_api import Api, assert_error
@@ -408,7 +408,7 @@ def test_another_organizations_connection_is_not_found(
 def test_scim_token_and_missing_token_are_refused(
     client: FlaskClient, session: Session, acme: Organization, idp: TestIdp
 ) -> None:
-    scim_secret = organizations.create_token(session, acme, "okta").secret
+    scim_secret = provisioning.create_token(session, acme, "okta").secret
     session.commit()
     scim = Api(client, scim_secret)
     assert_error(scim.get("/connections"), 403, "forbidden")
@@ -423,7 +423,7 @@ def test_read_only_admin_token_reads_but_may_not_change(
 ) -> None:
     created = api.ok("POST", "/connections", saml_body(idp), 201)
     path = f"/connections/{created['id']}"
-    secret = organizations.create_token(
+    secret = provisioning.create_token(
         session, acme, "audit", True, organizations.TokenScope.ADMIN
     ).secret
     session.commit()
@@ -447,7 +447,7 @@ def test_secret_rotation_is_audited_without_the_secret(session: Session) -> None
     from app.errors import ConflictError
     from app.provisioning import Actor, ProvisioningService
 
-    org = organizations.create_organization(session, "Rot", "rot")
+    org = provisioning.create_organization(session, "Rot", "rot")
     service = ProvisioningService(session, org, Actor(kind="cli", label="t"))
     connection = service.create_connection("IdP", "oidc", {}, {"client_secret": "enc-1"})
     service.update_connection(connection.id, encrypted_secrets={"client_secret": "enc-2"})
