@@ -18,7 +18,7 @@ from scim.operations.context import Context, Outcome
 from scim.operations.listing import Page, Query, page_of
 from scim.operations.resource_types import (
     ResourceType,
-    expected_version,
+    fetch_for_change,
     patched,
     resource_headers,
 )
@@ -74,9 +74,7 @@ def patch_group(
     context: Context, group_id: str, body: Any, query: Query, if_match: str | None
 ) -> Outcome:
     """PATCH /Groups/{id} (RFC 7644 §3.5.2): attributes like a PUT, members as changes."""
-    context.require_write()
-    group = context.service.get_group(group_id)
-    expected = expected_version(if_match, group.version)
+    group, expected = fetch_for_change(context, GROUPS, group_id, if_match)
     document = resources.group_to_scim(group, context.base_url, members=None)
     document, changes = patched(apply_group_patch, document, body)
     spec = resources.group_spec_from_scim(document, with_members=False)

@@ -120,10 +120,19 @@ def delete_resource(
     context: Context, kind: ResourceType[Resource, Spec], resource_id: str, if_match: str | None
 ) -> Outcome:
     """DELETE a resource (RFC 7644 §3.6), at the version If-Match names: 204."""
+    resource, expected = fetch_for_change(context, kind, resource_id, if_match)
+    kind.delete(context.service, resource.id, expected)
+    return Outcome(None, HTTPStatus.NO_CONTENT)
+
+
+def fetch_for_change(
+    context: Context, kind: ResourceType[Resource, Spec], resource_id: str, if_match: str | None
+) -> tuple[Resource, int | None]:
+    """The resource a change is about and the version If-Match demands (403 for a read-only
+    token, 404 for no such resource, 412 for another version)."""
     context.require_write()
     resource = kind.fetch(context.service, resource_id)
-    kind.delete(context.service, resource.id, expected_version(if_match, resource.version))
-    return Outcome(None, HTTPStatus.NO_CONTENT)
+    return resource, expected_version(if_match, resource.version)
 
 
 def resource_headers(

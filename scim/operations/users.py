@@ -19,7 +19,7 @@ from scim.operations.context import Context, Outcome
 from scim.operations.listing import Page, Query, page_of
 from scim.operations.resource_types import (
     ResourceType,
-    expected_version,
+    fetch_for_change,
     patched,
     resource_headers,
 )
@@ -104,9 +104,7 @@ def patch_user(
     context: Context, user_id: str, body: Any, query: Query, if_match: str | None
 ) -> Outcome:
     """PATCH /Users/{id} (RFC 7644 §3.5.2): the patched document is stored like a PUT."""
-    context.require_write()
-    user = context.service.get_user(user_id)
-    expected = expected_version(if_match, user.version)
+    user, expected = fetch_for_change(context, USERS, user_id, if_match)
     document = resources.user_to_scim(user, context.base_url, groups=None)
     spec = resources.user_spec_from_scim(patched(apply_user_patch, document, body))
     user = context.service.replace_user(user.id, spec, expected)

@@ -52,14 +52,12 @@ def apply_to_every_element(
     op: PatchOperationName, target: Target, elements: list[Any], value: Any, written: list[Any]
 ) -> list[Any]:
     """`emails.type` without a filter addresses that sub-attribute of every value."""
-    sub = str(target.sub_attribute)
     objects = [e for e in elements if isinstance(e, dict)]
-    if op is _REMOVE or documents.is_empty(value):
-        return _clear_sub_attribute(elements, objects, sub)
-    if not objects:
+    if op is _REMOVE:
+        return _clear_sub_attribute(elements, objects, str(target.sub_attribute))
+    if not objects and not documents.is_empty(value):
         raise PatchError("noTarget", f'"{target.label}": the attribute has no values.')
-    new = simple(target.sub_definition, value, target.label)
-    return _set_sub_attribute(elements, objects, sub, new, written)
+    return _write_sub_attribute(target, elements, objects, value, written)
 
 
 def apply_filtered(
@@ -80,10 +78,7 @@ def apply_filtered(
         return _add_described(op, target, elements, value, written)
     if sub is None:
         return _replace_selected(op, target, elements, selected, value, written)
-    if documents.is_empty(value):
-        return _clear_sub_attribute(elements, selected, sub)
-    new = simple(target.sub_definition, value, target.label)
-    return _set_sub_attribute(elements, selected, sub, new, written)
+    return _write_sub_attribute(target, elements, selected, value, written)
 
 
 def _add_described(
@@ -146,10 +141,15 @@ def _clear_sub_attribute(elements: list[Any], selected: list[Any], sub: str) -> 
     return [e for e in elements if e != {}]
 
 
-def _set_sub_attribute(
-    elements: list[Any], selected: list[Any], sub: str, new: Any, written: list[Any]
+def _write_sub_attribute(
+    target: Target, elements: list[Any], selected: list[Any], value: Any, written: list[Any]
 ) -> list[Any]:
-    """Set `sub` of the selected values to `new`; values that became equal merge."""
+    """Set the target's sub-attribute of the selected values to `value` (clear it when `value`
+    is empty); values that became equal merge."""
+    sub = str(target.sub_attribute)
+    if documents.is_empty(value):
+        return _clear_sub_attribute(elements, selected, sub)
+    new = simple(target.sub_definition, value, target.label)
     for element in selected:
         if isinstance(element, dict):
             documents.put(element, sub, deepcopy(new))
