@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.exceptions import HTTPException
 
 from app.config import Settings
 
@@ -28,7 +29,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(scim.bp)
     app.register_blueprint(sso.bp)
     app.register_blueprint(admin.bp)
-    scim.init_app(app)
+    app.register_error_handler(HTTPException, scim.render_http_error)
+    app.register_error_handler(Exception, scim.render_crash)
     sso.init_app(app)
     for group in cli.COMMAND_GROUPS:
         app.cli.add_command(group)

@@ -338,26 +338,26 @@ def service_provider_config(
 def resource_types(base_url: str) -> list[JsonObject]:
     """Return the /ResourceTypes documents (RFC 7643 §6) for User and Group."""
     return [
-        {
-            "schemas": [RESOURCE_TYPE_SCHEMA],
-            "id": "User",
-            "name": "User",
-            "description": "User Account",
-            "endpoint": "/Users",
-            "schema": USER_SCHEMA,
-            "schemaExtensions": [{"schema": ENTERPRISE_USER_SCHEMA, "required": False}],
-            "meta": _meta("ResourceType", f"{base_url}/ResourceTypes/User"),
-        },
-        {
-            "schemas": [RESOURCE_TYPE_SCHEMA],
-            "id": "Group",
-            "name": "Group",
-            "description": "Group",
-            "endpoint": "/Groups",
-            "schema": GROUP_SCHEMA,
-            "meta": _meta("ResourceType", f"{base_url}/ResourceTypes/Group"),
-        },
+        _resource_type(base_url, "User", "User Account", USER_SCHEMA, ENTERPRISE_USER_SCHEMA),
+        _resource_type(base_url, "Group", "Group", GROUP_SCHEMA),
     ]
+
+
+def _resource_type(
+    base_url: str, name: str, description: str, schema: str, *extensions: str
+) -> JsonObject:
+    document: JsonObject = {
+        "schemas": [RESOURCE_TYPE_SCHEMA],
+        "id": name,
+        "name": name,
+        "description": description,
+        "endpoint": f"/{name}s",
+        "schema": schema,
+    }
+    if extensions:
+        document["schemaExtensions"] = [{"schema": e, "required": False} for e in extensions]
+    document["meta"] = _meta("ResourceType", f"{base_url}/ResourceTypes/{name}")
+    return document
 
 
 def schemas(base_url: str) -> list[JsonObject]:

@@ -373,43 +373,61 @@ def project(
     excluded: Sequence[str],
 ) -> dict[str, Any]:
     """Apply attributes / excludedAttributes (RFC 7644 §3.4.2.5); id and schemas always stay."""
-    if not attributes and not excluded:
-        return document
-    keys = {k.lower(): k for k in document}
-    urns = {k.lower(): k for k in document if k.lower().startswith("urn:")}
     if attributes:
-        result: dict[str, Any] = {k: document[k] for k in ("schemas", "id") if k in document}
-        for raw in attributes:
-            urn, attribute, sub = _path(core_schema, raw)
-            container = document
-            target = result
-            if urn is not None:
-                if urn not in urns:
-                    continue
-                container = document[urns[urn]]
-                target = result.setdefault(urns[urn], {})
-                inner_keys = {k.lower(): k for k in container}
-            else:
-                inner_keys = keys
-            if not attribute:
-                target.update(container)
+        return _select(document, core_schema, attributes)
+    if excluded:
+        return _exclude(document, core_schema, excluded)
+    return document
+
+
+def _extensions(document: dict[str, Any]) -> dict[str, str]:
+    """The document's extension keys by their lower-cased URN."""
+    return {k.lower(): k for k in document if k.lower().startswith("urn:")}
+
+
+def _select(
+    document: dict[str, Any], core_schema: str, attributes: Sequence[str]
+) -> dict[str, Any]:
+    """Only the named attributes (and id and schemas)."""
+    keys = {k.lower(): k for k in document}
+    urns = _extensions(document)
+    result: dict[str, Any] = {k: document[k] for k in ("schemas", "id") if k in document}
+    for raw in attributes:
+        urn, attribute, sub = _path(core_schema, raw)
+        container = document
+        target = result
+        if urn is not None:
+            if urn not in urns:
                 continue
-            key = inner_keys.get(attribute)
-            if key is None:
-                continue
-            value = container[key]
-            if sub is None or not isinstance(value, dict | list):
-                target[key] = value
-            elif isinstance(value, dict):
-                picked = {k: v for k, v in value.items() if k.lower() == sub}
-                target.setdefault(key, {}).update(picked)
-            else:
-                target[key] = [
-                    {k: v for k, v in item.items() if k.lower() == sub}
-                    for item in value
-                    if isinstance(item, dict)
-                ]
-        return result
+            container = document[urns[urn]]
+            target = result.setdefault(urns[urn], {})
+            inner_keys = {k.lower(): k for k in container}
+        else:
+            inner_keys = keys
+        if not attribute:
+            target.update(container)
+            continue
+        key = inner_keys.get(attribute)
+        if key is None:
+            continue
+        value = container[key]
+        if sub is None or not isinstance(value, dict | list):
+            target[key] = value
+        elif isinstance(value, dict):
+            picked = {k: v for k, v in value.items() if k.lower() == sub}
+            target.setdefault(key, {}).update(picked)
+        else:
+            target[key] = [
+                {k: v for k, v in item.items() if k.lower() == sub}
+                for item in value
+                if isinstance(item, dict)
+            ]
+    return result
+
+
+def _exclude(document: dict[str, Any], core_schema: str, excluded: Sequence[str]) -> dict[str, Any]:
+    """Everything but the named attributes (id and schemas stay)."""
+    urns = _extensions(document)
     result = dict(document)
     for raw in excluded:
         urn, attribute, sub = _path(core_schema, raw)

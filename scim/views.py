@@ -8,7 +8,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -43,16 +43,8 @@ def json_body() -> Any:
 
 
 def query_from_args() -> Query:
-    args = request.args
-    return Query(
-        filter=args.get("filter"),
-        start_index=args.get("startIndex"),
-        count=args.get("count"),
-        sort_by=args.get("sortBy"),
-        sort_order=args.get("sortOrder"),
-        attributes=args.get("attributes"),
-        excluded_attributes=args.get("excludedAttributes"),
-    )
+    """The listing and projection parameters of the query string."""
+    return operations.query_from(request.args.get)
 
 
 def run(operation: Callable[[operations.Context], Outcome]) -> Response:
@@ -113,100 +105,64 @@ def get_openapi() -> ResponseReturnValue:
     return Response(OPENAPI.read_bytes(), content_type="application/json")
 
 
-# ---------------------------------------------------------------- users
+# ------------------------------------------------------- users and groups
 
 
-@bp.get("/Users", strict_slashes=False)
-def list_users() -> ResponseReturnValue:
-    query = query_from_args()
-    return run(lambda c: operations.list_users(c, query))
+def _serve(kind: operations.ResourceType[Any, Any]) -> None:
+    """Register the routes of one resource type (RFC 7644 §3.2–§3.6) under its endpoint; their
+    names read like list_users, create_user, search_users, get_user and so on."""
+    collection = f"/{kind.endpoint}"
+    item = f"{collection}/<resource_id>"
+
+    def list_resources() -> ResponseReturnValue:
+        query = query_from_args()
+        return run(lambda c: operations.list_resources(c, kind, query))
+
+    def create_resource() -> ResponseReturnValue:
+        body = json_body()
+        query = query_from_args()
+        return run(lambda c: operations.create_resource(c, kind, body, query))
+
+    def search_resources() -> ResponseReturnValue:
+        query = operations.query_from_search(json_body())
+        return run(lambda c: operations.list_resources(c, kind, query))
+
+    def get_resource(resource_id: str) -> ResponseReturnValue:
+        query = query_from_args()
+        none_match = request.headers.get("If-None-Match")
+        return run(lambda c: operations.get_resource(c, kind, resource_id, query, none_match))
+
+    def replace_resource(resource_id: str) -> ResponseReturnValue:
+        body = json_body()
+        query = query_from_args()
+        return run(
+            lambda c: operations.replace_resource(c, kind, resource_id, body, query, if_match())
+        )
+
+    def patch_resource(resource_id: str) -> ResponseReturnValue:
+        body = json_body()
+        query = query_from_args()
+        return run(lambda c: kind.patch(c, resource_id, body, query, if_match()))
+
+    def delete_resource(resource_id: str) -> ResponseReturnValue:
+        return run(lambda c: operations.delete_resource(c, kind, resource_id, if_match()))
+
+    one, many = kind.name, kind.endpoint.lower()
+    routes: list[tuple[str, str, Callable[..., ResponseReturnValue], str]] = [
+        (collection, f"list_{many}", list_resources, "GET"),
+        (collection, f"create_{one}", create_resource, "POST"),
+        (f"{collection}/.search", f"search_{many}", search_resources, "POST"),
+        (item, f"get_{one}", get_resource, "GET"),
+        (item, f"replace_{one}", replace_resource, "PUT"),
+        (item, f"patch_{one}", patch_resource, "PATCH"),
+        (item, f"delete_{one}", delete_resource, "DELETE"),
+    ]
+    for rule, endpoint, view, method in routes:
+        bp.add_url_rule(rule, endpoint, view, methods=[method], strict_slashes=False)
 
 
-@bp.post("/Users", strict_slashes=False)
-def create_user() -> ResponseReturnValue:
-    body = json_body()
-    query = query_from_args()
-    return run(lambda c: operations.create_user(c, body, query))
-
-
-@bp.post("/Users/.search", strict_slashes=False)
-def search_users() -> ResponseReturnValue:
-    query = operations.query_from_search(json_body())
-    return run(lambda c: operations.list_users(c, query))
-
-
-@bp.get("/Users/<user_id>", strict_slashes=False)
-def get_user(user_id: str) -> ResponseReturnValue:
-    query = query_from_args()
-    none_match = request.headers.get("If-None-Match")
-    return run(lambda c: operations.get_user(c, user_id, query, none_match))
-
-
-@bp.put("/Users/<user_id>", strict_slashes=False)
-def replace_user(user_id: str) -> ResponseReturnValue:
-    body = json_body()
-    query = query_from_args()
-    return run(lambda c: operations.replace_user(c, user_id, body, query, if_match()))
-
-
-@bp.patch("/Users/<user_id>", strict_slashes=False)
-def patch_user(user_id: str) -> ResponseReturnValue:
-    body = json_body()
-    query = query_from_args()
-    return run(lambda c: operations.patch_user(c, user_id, body, query, if_match()))
-
-
-@bp.delete("/Users/<user_id>", strict_slashes=False)
-def delete_user(user_id: str) -> ResponseReturnValue:
-    return run(lambda c: operations.delete_user(c, user_id, if_match()))
-
-
-# --------------------------------------------------------------- groups
-
-
-@bp.get("/Groups", strict_slashes=False)
-def list_groups() -> ResponseReturnValue:
-    query = query_from_args()
-    return run(lambda c: operations.list_groups(c, query))
-
-
-@bp.post("/Groups", strict_slashes=False)
-def create_group() -> ResponseReturnValue:
-    body = json_body()
-    query = query_from_args()
-    return run(lambda c: operations.create_group(c, body, query))
-
-
-@bp.post("/Groups/.search", strict_slashes=False)
-def search_groups() -> ResponseReturnValue:
-    query = operations.query_from_search(json_body())
-    return run(lambda c: operations.list_groups(c, query))
-
-
-@bp.get("/Groups/<group_id>", strict_slashes=False)
-def get_group(group_id: str) -> ResponseReturnValue:
-    query = query_from_args()
-    none_match = request.headers.get("If-None-Match")
-    return run(lambda c: operations.get_group(c, group_id, query, none_match))
-
-
-@bp.put("/Groups/<group_id>", strict_slashes=False)
-def replace_group(group_id: str) -> ResponseReturnValue:
-    body = json_body()
-    query = query_from_args()
-    return run(lambda c: operations.replace_group(c, group_id, body, query, if_match()))
-
-
-@bp.patch("/Groups/<group_id>", strict_slashes=False)
-def patch_group(group_id: str) -> ResponseReturnValue:
-    body = json_body()
-    query = query_from_args()
-    return run(lambda c: operations.patch_group(c, group_id, body, query, if_match()))
-
-
-@bp.delete("/Groups/<group_id>", strict_slashes=False)
-def delete_group(group_id: str) -> ResponseReturnValue:
-    return run(lambda c: operations.delete_group(c, group_id, if_match()))
+_serve(operations.USERS)
+_serve(operations.GROUPS)
 
 
 # ------------------------------------------------------ search and bulk
@@ -241,28 +197,30 @@ def _is_scim_path() -> bool:
     return request.path == PREFIX or request.path.startswith(PREFIX + "/")
 
 
-def init_app(app: Flask) -> None:
-    """Give unknown /scim/v2 URLs, wrong methods and crashes SCIM error bodies too."""
+# App-level handlers, registered by create_app(): blueprint handlers never see routing errors,
+# so unknown /scim/v2 URLs, wrong methods and crashes get SCIM error bodies here.
 
-    @app.errorhandler(HTTPException)
-    def render_http_error(error: HTTPException) -> ResponseReturnValue:
-        if not _is_scim_path():
-            return error
-        status = HTTPStatus(error.code or 500)
-        detail = {
-            HTTPStatus.NOT_FOUND: f"no SCIM endpoint at {request.path}",
-            HTTPStatus.METHOD_NOT_ALLOWED: f"{request.method} is not supported on {request.path}",
-        }.get(status, error.description or status.phrase)
-        response = render(ScimError(status, detail))
-        if status is HTTPStatus.METHOD_NOT_ALLOWED:
-            response.headers["Allow"] = ", ".join(error.valid_methods or [])  # type: ignore[attr-defined]
-        return response
 
-    @app.errorhandler(Exception)
-    def render_crash(error: Exception) -> ResponseReturnValue:
-        request_id = current_request_id() or "-"
-        log.exception("unhandled error", extra={"request_id": request_id})
-        if _is_scim_path():
-            detail = f"internal error (request id {request_id})"
-            return render(ScimError(HTTPStatus.INTERNAL_SERVER_ERROR, detail))
-        return {"error": "internal error", "request_id": request_id}, 500
+def render_http_error(error: HTTPException) -> ResponseReturnValue:
+    """An HTTP error under /scim/v2 as a SCIM error; elsewhere left as it is."""
+    if not _is_scim_path():
+        return error
+    status = HTTPStatus(error.code or 500)
+    detail = {
+        HTTPStatus.NOT_FOUND: f"no SCIM endpoint at {request.path}",
+        HTTPStatus.METHOD_NOT_ALLOWED: f"{request.method} is not supported on {request.path}",
+    }.get(status, error.description or status.phrase)
+    response = render(ScimError(status, detail))
+    if status is HTTPStatus.METHOD_NOT_ALLOWED:
+        response.headers["Allow"] = ", ".join(error.valid_methods or [])  # type: ignore[attr-defined]
+    return response
+
+
+def render_crash(error: Exception) -> ResponseReturnValue:
+    """An unhandled error: logged with its traceback, answered with a request id only."""
+    request_id = current_request_id() or "-"
+    log.exception("unhandled error", extra={"request_id": request_id})
+    if _is_scim_path():
+        detail = f"internal error (request id {request_id})"
+        return render(ScimError(HTTPStatus.INTERNAL_SERVER_ERROR, detail))
+    return {"error": "internal error", "request_id": request_id}, 500

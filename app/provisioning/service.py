@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
-from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 from uuid import UUID
 
 from sqlalchemy.orm import Session
@@ -34,17 +34,23 @@ class Operation(Generic[_P, _R]):
         self.__doc__ = operation.__doc__
 
     @overload
-    def __get__(self, service: None, owner: type[Any]) -> Self: ...
+    def __get__(
+        self, service: None, owner: type[Any]
+    ) -> Callable[Concatenate[ProvisioningService, _P], _R]: ...
 
     @overload
     def __get__(self, service: ProvisioningService, owner: type[Any]) -> Callable[_P, _R]: ...
 
     def __get__(
         self, service: ProvisioningService | None, owner: type[Any]
-    ) -> Self | Callable[_P, _R]:
+    ) -> Callable[Concatenate[ProvisioningService, _P], _R] | Callable[_P, _R]:
         if service is None:
-            return self
+            return self.unbound
         return functools.partial(self.operation, service.scope)
+
+    def unbound(self, service: ProvisioningService, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        """The operation on the class, as an unbound method: the service comes first."""
+        return self.operation(service.scope, *args, **kwargs)
 
 
 class ProvisioningService:

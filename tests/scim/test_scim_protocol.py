@@ -283,7 +283,7 @@ def test_server_error_has_no_traceback_and_a_request_id(
     def explode(*args: object) -> object:  # fault injection: any unexpected crash
         raise RuntimeError("boom secret detail")
 
-    monkeypatch.setattr(operations, "list_users", explode)
+    monkeypatch.setattr(operations, "list_resources", explode)
     response = scim.get("/Users", headers={"X-Request-ID": "req-500"})
     body = assert_scim_error(response, 500)
     assert "req-500" in body["detail"]
