@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import TypeVar
 from uuid import UUID
 
 from sqlalchemy import select
@@ -12,6 +13,7 @@ from app.errors import NotFoundError
 from app.models import CustomRole, HeldChange, MappingRule, Organization, Project, User
 
 HELD_STATUSES = ("held", "confirmed", "discarded")
+Owned = TypeVar("Owned", MappingRule, HeldChange)
 
 
 def _uuid(value: str) -> UUID | None:
@@ -48,17 +50,7 @@ def list_rules(session: Session, organization: Organization) -> Sequence[Mapping
 
 def get_rule(session: Session, organization: Organization, rule_id: str) -> MappingRule:
     """One of the organization's rules; another organization's rule is NotFoundError too."""
-    parsed = _uuid(rule_id)
-    rule = None
-    if parsed is not None:
-        rule = session.scalar(
-            select(MappingRule).where(
-                MappingRule.id == parsed, MappingRule.org_id == organization.id
-            )
-        )
-    if rule is None:
-        raise NotFoundError(f"mapping rule {rule_id} not found")
-    return rule
+    return _one_of(session, organization, MappingRule, rule_id, "mapping rule")
 
 
 def list_held_changes(
@@ -75,15 +67,18 @@ def list_held_changes(
 
 def get_held_change(session: Session, organization: Organization, held_id: str) -> HeldChange:
     """One of the organization's held changes, whatever its status, or NotFoundError."""
-    parsed = _uuid(held_id)
-    held = None
-    if parsed is not None:
-        held = session.scalar(
-            select(HeldChange).where(HeldChange.id == parsed, HeldChange.org_id == organization.id)
-        )
-    if held is None:
-        raise NotFoundError(f"held change {held_id} not found")
-    return held
+    return _one_of(session, organization, HeldChange, held_id, "held change")
+
+
+def _one_of(
+    session: Session, organization: Organization, model: type[Owned], row_id: str, label: str
+) -> Owned:
+    """A row of the organization by id; another organization's row is NotFoundError too."""
+    parsed = _uuid(row_id)
+    row = session.get(model, parsed) if parsed is not None else None
+    if row is None or row.org_id != organization.id:
+        raise NotFoundError(f"{label} {row_id} not found")
+    return row
 
 
 def open_held_change_ids(session: Session, organization: Organization) -> set[UUID]:
