@@ -343,11 +343,11 @@ def saml_slo(connection_id: str) -> ResponseReturnValue:
         binding, values = saml.Binding.REDIRECT, request.args.to_dict()
     else:
         binding, values = saml.Binding.POST, request.form.to_dict()
-    query_string = request.query_string.decode("utf-8", "replace")
+    message = saml.LogoutMessage(binding, values, request.query_string.decode("utf-8", "replace"))
     if "SAMLRequest" in values:
-        return _no_store(_idp_logout(connection, binding, values, query_string))
+        return _no_store(_idp_logout(connection, message))
     if "SAMLResponse" in values:
-        return _no_store(_logout_answered(connection, binding, values, query_string))
+        return _no_store(_logout_answered(connection, message))
     return _no_store(_sp_logout(connection))
 
 
@@ -394,18 +394,11 @@ def _sp_logout(connection: SamlConnection) -> BaseResponse:
     return _signed_out(return_to, logout.url if logout is not None else None)
 
 
-def _idp_logout(
-    connection: SamlConnection,
-    binding: saml.Binding,
-    values: dict[str, str],
-    query_string: str,
-) -> BaseResponse:
+def _idp_logout(connection: SamlConnection, received: saml.LogoutMessage) -> BaseResponse:
     """The IdP asks us to end a user's sessions: a signed request ends all of them, an
     unsigned one only this browser's (no more than /sso/logout would)."""
     try:
-        message = saml.verify_logout_request(
-            connection.idp, connection.sp, binding, values, query_string
-        )
+        message = saml.verify_logout_request(connection.idp, connection.sp, received)
     except saml.SamlError as error:
         return error_page("Sign-out refused", error.detail, HTTPStatus.BAD_REQUEST)
     cookie = request.cookies.get(sessions.COOKIE)
@@ -445,17 +438,10 @@ def _idp_logout(
     return _signed_out(None, answer.url if answer is not None else None)
 
 
-def _logout_answered(
-    connection: SamlConnection,
-    binding: saml.Binding,
-    values: dict[str, str],
-    query_string: str,
-) -> BaseResponse:
+def _logout_answered(connection: SamlConnection, received: saml.LogoutMessage) -> BaseResponse:
     """The IdP's LogoutResponse to our request: the local session is already over."""
     try:
-        in_response_to = saml.verify_logout_response(
-            connection.idp, connection.sp, binding, values, query_string
-        )
+        in_response_to = saml.verify_logout_response(connection.idp, connection.sp, received)
     except saml.SamlError as error:
         return error_page("Sign-out not confirmed", error.detail, HTTPStatus.BAD_REQUEST)
     with unit_of_work() as session:
