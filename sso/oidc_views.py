@@ -37,6 +37,8 @@ from sso.oidc import (
     OidcError,
     OidcSettings,
     PendingLogin,
+    finish_login,
+    start_authorization,
 )
 from sso.pages import error_page
 from sso.views import bp, complete_login, refuse, safe_return_to, sp_urls
@@ -154,7 +156,7 @@ def oidc_login(connection_id: str) -> ResponseReturnValue:
         config = OidcSettings.from_document(connection.settings)
         client = oidc_client()
         metadata = client.discover(config.issuer)  # a network call: no transaction is open
-        start = client.start(config, sp_urls(connection)["redirect_uri"], metadata)
+        start = start_authorization(config, sp_urls(connection)["redirect_uri"], metadata)
     except OidcError as error:
         log.warning("oidc login cannot start", extra={"reason": error.reason})
         return error_page("Sign-in unavailable", error.detail, HTTPStatus.BAD_GATEWAY)
@@ -215,8 +217,8 @@ def _finish(connection: IdpConnection, taken: _TakenRequest) -> BaseResponse:
         )
     pending = PendingLogin(taken.nonce, taken.code_verifier, sp_urls(connection)["redirect_uri"])
     try:
-        claims = oidc_client().finish(
-            config, secret, AuthorizationResponse.from_params(request.args), pending
+        claims = finish_login(
+            oidc_client(), config, secret, AuthorizationResponse.from_params(request.args), pending
         )
     except OidcError as error:
         return refuse(connection, error.reason, error.detail)
