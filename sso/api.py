@@ -12,7 +12,7 @@ metadata, making an SP key), then one unit of work makes the change, which the s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from http import HTTPStatus
 from typing import Any
@@ -91,7 +91,7 @@ def _caller() -> Caller:
 
 def _change(
     caller: Caller,
-    operation: Callable[[ProvisioningService], Any],
+    operation: Callable[[ProvisioningService], object],
     status: HTTPStatus = HTTPStatus.OK,
 ) -> ResponseReturnValue:
     """Make the change in one unit of work, acting for the token checked before."""
@@ -101,7 +101,7 @@ def _change(
     return json_response(body, status)
 
 
-def _flag(body: dict[str, Any], name: str, what: str) -> bool | None:
+def _flag(body: Mapping[str, object], name: str, what: str) -> bool | None:
     """A boolean field; None when absent or null."""
     value = body.get(name)
     if value is not None and not isinstance(value, bool):
@@ -158,7 +158,7 @@ class NewConnection:
     jit: bool
 
 
-def _new_saml(body: dict[str, Any], org_slug: str) -> NewConnection:
+def _new_saml(body: Mapping[str, object], org_slug: str) -> NewConnection:
     """As `connection add-saml`: the IdP's metadata, a preset, the assertion signed."""
     what = "the SAML connection"
     payload = Payload(body, what, SAML_FIELDS)
@@ -187,7 +187,7 @@ def _new_saml(body: dict[str, Any], org_slug: str) -> NewConnection:
     )
 
 
-def _new_oidc(body: dict[str, Any]) -> NewConnection:
+def _new_oidc(body: Mapping[str, object]) -> NewConnection:
     """As `connection add-oidc`: settings checked and the issuer discovered, no transaction open."""
     what = "the OIDC connection"
     payload = Payload(body, what, OIDC_FIELDS)
@@ -244,6 +244,7 @@ class ConnectionEdit:
 
 
 def _edit(body: Any) -> ConnectionEdit:
+    """A PATCH body (JSON, as the admin API reads it) checked into a ConnectionEdit."""
     what = "the connection change"
     payload = Payload(body, what, EDIT_FIELDS)
     xml = payload.text("metadata_xml")
@@ -283,7 +284,7 @@ def _reimported(
 
 def _apply(
     service: ProvisioningService, connection_id: str, edit: ConnectionEdit, org_slug: str
-) -> dict[str, Any]:
+) -> dict[str, object]:
     connection = service.get_connection(connection_id)
     settings: dict[str, object] | None = None
     secrets: dict[str, str] | None = None
@@ -313,7 +314,7 @@ def _apply(
 
 @bp.get("/connections")
 def list_connections() -> ResponseReturnValue:
-    def listing(c: Context) -> Any:
+    def listing(c: Context) -> object:
         rows = c.session.scalars(
             select(IdpConnection)
             .where(IdpConnection.org_id == c.organization.id)
@@ -335,7 +336,7 @@ def create_connection() -> ResponseReturnValue:
         raise PayloadError('the connection needs protocol: "saml" or "oidc"')
     new = _new_saml(body, caller.org_slug) if protocol == "saml" else _new_oidc(body)
 
-    def create(service: ProvisioningService) -> Any:
+    def create(service: ProvisioningService) -> object:
         connection = service.create_connection(
             new.name, new.protocol, new.settings, new.secrets, is_jit_enabled=new.jit
         )

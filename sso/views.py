@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -134,7 +133,9 @@ def complete_login(
     return response
 
 
-def session_document(session: Session, organization: Organization, user: UserRow) -> dict[str, Any]:
+def session_document(
+    session: Session, organization: Organization, user: UserRow
+) -> dict[str, object]:
     """What /sso/session and the hand-off say about a signed-in user."""
     groups = session.scalars(
         select(Group.display_name)
