@@ -28,10 +28,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(scim.bp)
     app.register_blueprint(sso.bp)
+    app.register_blueprint(sso.saml_bp)
+    app.register_blueprint(sso.oidc_bp)
+    app.register_blueprint(sso.jwks_bp)
+    app.register_blueprint(sso.api_bp)
     app.register_blueprint(admin.bp)
     app.register_error_handler(HTTPException, scim.render_http_error)
     app.register_error_handler(Exception, scim.render_crash)
-    sso.init_app(app)
+    app.cli.add_command(sso.connection_cli)
+    app.cli.add_command(sso.handoff_cli)
     for group in cli.COMMAND_GROUPS:
         app.cli.add_command(group)
     return app

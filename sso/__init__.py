@@ -1,19 +1,13 @@
-"""SSO adapters: SAML 2.0 and OpenID Connect logins, per organization, with a signed hand-off."""
+"""SSO adapters: SAML 2.0 and OpenID Connect logins, per organization, with a signed hand-off.
 
-from flask import Flask
+What `create_app()` registers: the blueprints (shared pages, SAML, OIDC, the JWKS and the
+connections on the admin API) and the command groups (`connection`, `handoff`)."""
 
-# The protocol modules attach their routes and commands to the shared blueprint and groups.
-from sso import api, oidc_views, saml_views  # noqa: F401
-from sso import views as _views
+from sso.api import bp as api_bp
 from sso.cli import connection_cli, handoff_cli
+from sso.jwks import bp as jwks_bp
+from sso.oidc_views import bp as oidc_bp
+from sso.saml_views import bp as saml_bp
 from sso.views import bp
 
-
-def init_app(app: Flask) -> None:
-    """Publish the JWKS and register the SSO commands."""
-    _views.init_app(app)
-    app.cli.add_command(connection_cli)
-    app.cli.add_command(handoff_cli)
-
-
-__all__ = ["bp", "init_app"]
+__all__ = ["api_bp", "bp", "connection_cli", "handoff_cli", "jwks_bp", "oidc_bp", "saml_bp"]

@@ -12,30 +12,34 @@ metadata, making an SP key), then one unit of work makes the change, which the s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import urlsplit
 from uuid import UUID
 
+from flask import Blueprint
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
 
-from app import crypto
-from app.admin.api import ApiError, Context, authenticate, bp, json_body, json_response, run
+from app.admin import api
+from app.admin.api import ApiError, Context, authenticate, json_body, json_response, run
 from app.admin.payloads import Payload, PayloadError
-from app.audit import Actor
 from app.db import unit_of_work
-from app.errors import ConflictError, InvalidChangeError
+from app.errors import ConflictError, InvalidChangeError, ProvisioningError
 from app.models import IdpConnection, Organization
-from app.provisioning import ProvisioningService
-from app.web import settings as app_settings
-from sso import saml
-from sso.cli import connection_document
+from app.provisioning import Actor, ProvisioningService
+from sso import connection_settings, saml
+from sso.connections import connection_document, oidc_client
 from sso.oidc import OidcError, OidcSettings
-from sso.oidc_views import SECRET_NAME, oidc_client
-from sso.saml_views import SP_KEY_SECRET, _attribute_names, _signing
+
+bp = Blueprint("sso_api", __name__, url_prefix=api.PREFIX)
+# The admin API's JSON error bodies, rendered by the admin API's own handlers.
+bp.register_error_handler(ApiError, api.render_api_error)
+bp.register_error_handler(ProvisioningError, api.render_service_error)
+bp.register_error_handler(HTTPException, api.render_http_error)
+bp.register_error_handler(Exception, api.render_crash)
 
 PROTOCOLS = ("saml", "oidc")
 SAML_FIELDS = (
@@ -63,7 +67,6 @@ OIDC_FIELDS = (
 EDIT_FIELDS = ("name", "enabled", "jit", "metadata_xml", "client_secret")
 # IdpConnection.name is a String(120).
 MAX_NAME_LENGTH = 120
-SAML_DEFAULT_NAMES = {"okta": "Okta SAML", "entra": "Entra ID SAML"}
 
 
 # ---------------------------------------------------------------- plumbing
@@ -87,7 +90,7 @@ def _caller() -> Caller:
 
 def _change(
     caller: Caller,
-    operation: Callable[[ProvisioningService], Any],
+    operation: Callable[[ProvisioningService], object],
     status: HTTPStatus = HTTPStatus.OK,
 ) -> ResponseReturnValue:
     """Make the change in one unit of work, acting for the token checked before."""
@@ -97,7 +100,7 @@ def _change(
     return json_response(body, status)
 
 
-def _flag(body: dict[str, Any], name: str, what: str) -> bool | None:
+def _flag(body: Mapping[str, object], name: str, what: str) -> bool | None:
     """A boolean field; None when absent or null."""
     value = body.get(name)
     if value is not None and not isinstance(value, bool):
@@ -127,13 +130,6 @@ def _metadata(xml: str) -> saml.IdpMetadata:
     raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_metadata", f"IdP metadata refused: {detail}")
 
 
-def _with_sp_key(idp: saml.SamlSettings, org_slug: str) -> tuple[saml.SamlSettings, dict[str, str]]:
-    """A key pair of the connection's own: the certificate in its settings, the key encrypted."""
-    key_pem, certificate_pem = saml.generate_sp_key_pair(f"blue-sso-{org_slug}")
-    encrypted = crypto.encrypt(app_settings().secret_key, key_pem)
-    return replace(idp, sp_certificate=certificate_pem), {SP_KEY_SECRET: encrypted}
-
-
 def _name_free(service: ProvisioningService, connection: IdpConnection, name: str) -> None:
     """409 when another connection of the organization already has this name."""
     taken = service.session.scalar(
@@ -161,7 +157,7 @@ class NewConnection:
     jit: bool
 
 
-def _new_saml(body: dict[str, Any], org_slug: str) -> NewConnection:
+def _new_saml(body: Mapping[str, object], org_slug: str) -> NewConnection:
     """As `connection add-saml`: the IdP's metadata, a preset, the assertion signed."""
     what = "the SAML connection"
     payload = Payload(body, what, SAML_FIELDS)
@@ -173,25 +169,24 @@ def _new_saml(body: dict[str, Any], org_slug: str) -> NewConnection:
     jit = _flag(body, "jit", what)
     allow_idp_initiated = _flag(body, "allow_idp_initiated", what) or False
     encrypt_assertions = _flag(body, "encrypt_assertions", what) or False
-    metadata = _metadata(xml)
-    base = saml.PRESETS[preset] if preset else saml.AttributeNames()
-    names = _attribute_names(base, {"groups": payload.text("groups_attribute")})
-    idp = saml.SamlSettings.from_metadata(metadata, preset=preset, attributes=names)
-    idp = _signing(replace(idp, allow_idp_initiated=allow_idp_initiated), "assertion")
-    idp = replace(idp, encrypt_assertions=encrypt_assertions)
-    secrets: dict[str, str] = {}
-    if idp.encrypt_assertions or idp.sign_requests:
-        idp, secrets = _with_sp_key(idp, org_slug)
+    idp = connection_settings.new_saml_settings(
+        _metadata(xml),
+        preset=preset,
+        attribute_overrides={"groups": payload.text("groups_attribute")},
+        allow_idp_initiated=allow_idp_initiated,
+        encrypt_assertions=encrypt_assertions,
+    )
+    idp, secrets = connection_settings.with_sp_key(idp, org_slug)
     return NewConnection(
-        name or SAML_DEFAULT_NAMES.get(preset or "", "SAML"),
+        name or connection_settings.saml_default_name(preset),
         "saml",
         idp.to_json(),
-        secrets,
+        secrets or {},
         True if jit is None else jit,
     )
 
 
-def _new_oidc(body: dict[str, Any]) -> NewConnection:
+def _new_oidc(body: Mapping[str, object]) -> NewConnection:
     """As `connection add-oidc`: settings checked and the issuer discovered, no transaction open."""
     what = "the OIDC connection"
     payload = Payload(body, what, OIDC_FIELDS)
@@ -219,16 +214,15 @@ def _new_oidc(body: dict[str, Any]) -> NewConnection:
             "discovery_failed",
             f"the issuer's discovery document cannot be used: {error.detail}",
         ) from None
-    if metadata.is_multi_tenant and not config.allowed_tenants:
+    if connection_settings.admits_every_tenant(metadata, config):
         raise PayloadError(
             "this issuer admits every Entra ID tenant: name the allowed ones in entra_tenants"
         )
-    encrypted = crypto.encrypt(app_settings().secret_key, client_secret)
     return NewConnection(
-        name or f"OIDC {urlsplit(config.issuer).hostname}",
+        name or connection_settings.oidc_default_name(config),
         "oidc",
         config.as_document(),
-        {SECRET_NAME: encrypted},
+        connection_settings.encrypted_client_secret(client_secret),
         True if jit is None else jit,
     )
 
@@ -244,10 +238,12 @@ class ConnectionEdit:
     enabled: bool | None
     jit: bool | None
     metadata: saml.IdpMetadata | None
-    encrypted_client_secret: str | None
+    # The connection's secrets with the new client secret, encrypted.
+    client_secrets: dict[str, str] | None
 
 
 def _edit(body: Any) -> ConnectionEdit:
+    """A PATCH body (JSON, as the admin API reads it) checked into a ConnectionEdit."""
     what = "the connection change"
     payload = Payload(body, what, EDIT_FIELDS)
     xml = payload.text("metadata_xml")
@@ -259,13 +255,14 @@ def _edit(body: Any) -> ConnectionEdit:
         enabled=_flag(body, "enabled", what),
         jit=_flag(body, "jit", what),
         metadata=None,
-        encrypted_client_secret=None,
+        client_secrets=None,
     )
     if xml is not None:
         edit = replace(edit, metadata=_metadata(xml))
     if client_secret is not None:
-        encrypted = crypto.encrypt(app_settings().secret_key, client_secret)
-        edit = replace(edit, encrypted_client_secret=encrypted)
+        edit = replace(
+            edit, client_secrets=connection_settings.encrypted_client_secret(client_secret)
+        )
     return edit
 
 
@@ -278,18 +275,15 @@ def _reimported(
         idp = saml.SamlSettings.from_json(connection.settings)
     except ValueError as error:
         raise InvalidChangeError(f"the stored SAML settings are unusable: {error}") from None
-    idp = idp.with_metadata(metadata)
-    secrets: dict[str, str] | None = None
-    if (idp.encrypt_assertions or idp.sign_requests) and (
-        SP_KEY_SECRET not in connection.encrypted_secrets or not idp.sp_certificate
-    ):
-        idp, secrets = _with_sp_key(idp, org_slug)
+    idp, secrets = connection_settings.with_sp_key(
+        idp.with_metadata(metadata), org_slug, connection.encrypted_secrets
+    )
     return idp.to_json(), secrets
 
 
 def _apply(
     service: ProvisioningService, connection_id: str, edit: ConnectionEdit, org_slug: str
-) -> dict[str, Any]:
+) -> dict[str, object]:
     connection = service.get_connection(connection_id)
     settings: dict[str, object] | None = None
     secrets: dict[str, str] | None = None
@@ -297,10 +291,10 @@ def _apply(
         if connection.protocol != "saml":
             raise PayloadError("metadata_xml only applies to SAML connections")
         settings, secrets = _reimported(connection, edit.metadata, org_slug)
-    if edit.encrypted_client_secret is not None:
+    if edit.client_secrets is not None:
         if connection.protocol != "oidc":
             raise PayloadError("client_secret only applies to OIDC connections")
-        secrets = {SECRET_NAME: edit.encrypted_client_secret}
+        secrets = edit.client_secrets
     if edit.name is not None:
         _name_free(service, connection, edit.name)
     connection = service.update_connection(
@@ -319,7 +313,7 @@ def _apply(
 
 @bp.get("/connections")
 def list_connections() -> ResponseReturnValue:
-    def listing(c: Context) -> Any:
+    def listing(c: Context) -> object:
         rows = c.session.scalars(
             select(IdpConnection)
             .where(IdpConnection.org_id == c.organization.id)
@@ -341,7 +335,7 @@ def create_connection() -> ResponseReturnValue:
         raise PayloadError('the connection needs protocol: "saml" or "oidc"')
     new = _new_saml(body, caller.org_slug) if protocol == "saml" else _new_oidc(body)
 
-    def create(service: ProvisioningService) -> Any:
+    def create(service: ProvisioningService) -> object:
         connection = service.create_connection(
             new.name, new.protocol, new.settings, new.secrets, is_jit_enabled=new.jit
         )

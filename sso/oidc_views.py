@@ -1,4 +1,4 @@
-"""OpenID Connect routes (authorization code flow with PKCE) and `connection add-oidc`.
+"""OpenID Connect routes: the authorization code flow with PKCE.
 
 A login crosses three short steps, and no transaction is ever open during a call to the
 identity provider (STYLE.md §5): look the connection up; discover the provider and remember the
@@ -9,38 +9,36 @@ opens its own."""
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from http import HTTPStatus
 from urllib.parse import urlsplit
-from uuid import UUID
 
-import click
-from flask import current_app, redirect, request
+from flask import Blueprint, redirect, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from app import crypto
-from app.cli import org_service
 from app.db import unit_of_work, utcnow
 from app.models import IdpConnection, SsoRequest
 from app.web import settings
-from sso.cli import connection_cli, connection_document
+from sso.connections import CLIENT_SECRET, find_connection, oidc_client, sp_urls
 from sso.oidc import (
     AuthorizationResponse,
     AuthorizationStart,
-    OidcClient,
     OidcError,
     OidcSettings,
     PendingLogin,
+    finish_login,
+    start_authorization,
 )
 from sso.pages import error_page
-from sso.views import bp, complete_login, refuse, safe_return_to, sp_urls
+from sso.views import complete_login, refuse, safe_return_to
 
+bp = Blueprint("sso_oidc", __name__, url_prefix="/sso")
 log = logging.getLogger(__name__)
 
 REQUEST_LIFETIME = timedelta(minutes=10)
@@ -50,7 +48,6 @@ REQUEST_RETENTION = timedelta(hours=1)
 # Binds the state to the browser that started the login (RFC 6749 §10.12, login CSRF): a
 # callback URL from someone else's sign-in does not carry this browser's cookie.
 STATE_COOKIE_PREFIX = "blue_oidc_"
-SECRET_NAME = "client_secret"
 
 STATE_REFUSALS = {
     "state_missing": "The sign-in response carries no state. Please sign in again.",
@@ -60,30 +57,11 @@ STATE_REFUSALS = {
 }
 
 
-def oidc_client() -> OidcClient:
-    """The application's OIDC client, whose discovery and JWKS caches its requests share."""
-    client: OidcClient | None = current_app.extensions.get("oidc_client")
-    if client is None:
-        # Plain http only to this machine, and never in production (tests run a local provider).
-        client = OidcClient(allow_http_loopback=not settings().is_production)
-        client = current_app.extensions.setdefault("oidc_client", client)
-    return client
-
-
 @dataclass(frozen=True, slots=True)
 class _TakenRequest:
     nonce: str
     code_verifier: str
     return_to: str | None
-
-
-def _find_connection(session: Session, connection_id: str) -> IdpConnection | None:
-    try:
-        parsed = UUID(connection_id)
-    except ValueError:
-        return None
-    connection = session.get(IdpConnection, parsed)
-    return connection if connection is not None and connection.protocol == "oidc" else None
 
 
 def _remember(
@@ -143,7 +121,7 @@ def _callback_path(connection: IdpConnection) -> str:
 def oidc_login(connection_id: str) -> ResponseReturnValue:
     """Send the browser to the identity provider: code flow with PKCE S256, state and nonce."""
     with unit_of_work() as session:
-        connection = _find_connection(session, connection_id)
+        connection = find_connection(session, connection_id, "oidc")
     if connection is None or not connection.is_enabled:
         return error_page(
             "Sign-in unavailable",
@@ -154,7 +132,7 @@ def oidc_login(connection_id: str) -> ResponseReturnValue:
         config = OidcSettings.from_document(connection.settings)
         client = oidc_client()
         metadata = client.discover(config.issuer)  # a network call: no transaction is open
-        start = client.start(config, sp_urls(connection)["redirect_uri"], metadata)
+        start = start_authorization(config, sp_urls(connection)["redirect_uri"], metadata)
     except OidcError as error:
         log.warning("oidc login cannot start", extra={"reason": error.reason})
         return error_page("Sign-in unavailable", error.detail, HTTPStatus.BAD_GATEWAY)
@@ -180,7 +158,7 @@ def oidc_callback(connection_id: str) -> ResponseReturnValue:
     """Finish a login: state, RFC 9207 issuer, code redemption, ID token, then provisioning."""
     state = request.args.get("state", "")
     with unit_of_work() as session:
-        connection = _find_connection(session, connection_id)
+        connection = find_connection(session, connection_id, "oidc")
         taken = _take_request(session, connection, state) if connection is not None else None
     if connection is None or taken is None:
         return error_page(
@@ -206,7 +184,7 @@ def oidc_callback(connection_id: str) -> ResponseReturnValue:
 def _finish(connection: IdpConnection, taken: _TakenRequest) -> BaseResponse:
     try:
         config = OidcSettings.from_document(connection.settings)
-        secret = crypto.decrypt(settings().secret_key, connection.encrypted_secrets[SECRET_NAME])
+        secret = crypto.decrypt(settings().secret_key, connection.encrypted_secrets[CLIENT_SECRET])
     except (OidcError, KeyError, crypto.DecryptionError):
         return refuse(
             connection,
@@ -215,125 +193,9 @@ def _finish(connection: IdpConnection, taken: _TakenRequest) -> BaseResponse:
         )
     pending = PendingLogin(taken.nonce, taken.code_verifier, sp_urls(connection)["redirect_uri"])
     try:
-        claims = oidc_client().finish(
-            config, secret, AuthorizationResponse.from_params(request.args), pending
+        claims = finish_login(
+            oidc_client(), config, secret, AuthorizationResponse.from_params(request.args), pending
         )
     except OidcError as error:
         return refuse(connection, error.reason, error.detail)
     return complete_login(connection.id, claims, taken.return_to)
-
-
-@connection_cli.command("add-oidc")
-@click.option("--org", "slug", required=True, help="Organization slug.")
-@click.option("--issuer", required=True, help="The provider's issuer URL (discovery base).")
-@click.option("--client-id", required=True, help="The application's client id at the provider.")
-@click.option(
-    "--client-secret",
-    prompt=True,
-    hide_input=True,
-    help="The client secret (prompted for when omitted; stored encrypted).",
-)
-@click.option("--name", default=None, help="Connection name (default: OIDC <issuer host>).")
-@click.option("--groups-claim", default="groups", show_default=True)
-@click.option("--scope", "scopes", multiple=True, help="Scope to request (repeatable).")
-@click.option(
-    "--allowed-domain", "allowed_domains", multiple=True, help="Email domain allowed to sign in."
-)
-@click.option("--jit/--no-jit", default=True, help="Create unknown users at their first login.")
-@click.option(
-    "--entra-tenant", "tenants", multiple=True, help="Entra ID tenant id allowed to sign in."
-)
-@click.option(
-    "--subject",
-    "subject_mode",
-    type=click.Choice(["iss_sub", "tid_oid"]),
-    default=None,
-    help="What identifies a person (default: tid_oid for Entra ID, iss_sub otherwise).",
-)
-@click.option(
-    "--token-auth",
-    "token_auth_method",
-    type=click.Choice(["client_secret_basic", "client_secret_post"]),
-    default=None,
-    help="How to authenticate at the token endpoint (default: what the provider offers).",
-)
-@click.option("--userinfo/--no-userinfo", default=False, help="Also read the UserInfo endpoint.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def add_oidc(
-    slug: str,
-    issuer: str,
-    client_id: str,
-    client_secret: str,
-    name: str | None,
-    groups_claim: str,
-    scopes: tuple[str, ...],
-    allowed_domains: tuple[str, ...],
-    jit: bool,
-    tenants: tuple[str, ...],
-    subject_mode: str | None,
-    token_auth_method: str | None,
-    userinfo: bool,
-    as_json: bool,
-) -> None:
-    """Add an OpenID Connect connection; prints the redirect URI to register at the provider."""
-    try:
-        config = OidcSettings.build(
-            issuer,
-            client_id,
-            scopes=scopes,
-            groups_claim=groups_claim,
-            allowed_domains=allowed_domains,
-            subject_mode=subject_mode,
-            allowed_tenants=tenants,
-            token_auth_method=token_auth_method,
-            use_userinfo=userinfo,
-        )
-        # Discovery before the unit of work opens: a network call never holds a transaction.
-        metadata = oidc_client().discover(config.issuer, refresh=True)
-    except OidcError as error:
-        raise click.ClickException(error.detail) from None
-    if metadata.is_multi_tenant and not config.allowed_tenants:
-        raise click.ClickException(
-            "this issuer admits every Entra ID tenant: name the allowed ones with --entra-tenant"
-        )
-    if userinfo and metadata.userinfo_endpoint is None:
-        raise click.ClickException("the provider publishes no UserInfo endpoint")
-    if not client_secret:
-        raise click.ClickException("a client secret is required")
-    encrypted = crypto.encrypt(settings().secret_key, client_secret)
-    with org_service(slug) as service:
-        connection = service.create_connection(
-            name or f"OIDC {urlsplit(config.issuer).hostname}",
-            "oidc",
-            config.as_document(),
-            {SECRET_NAME: encrypted},
-            is_jit_enabled=jit,
-        )
-        document = connection_document(connection)
-    if as_json:
-        click.echo(json.dumps(document, indent=2))
-        return
-    click.echo(f"created OIDC connection {document['id']} ({document['name']})")
-    click.echo(f"    redirect_uri: {document['redirect_uri']}")
-    click.echo(f"    login_url: {document['login_url']}")
-
-
-@connection_cli.command("set-oidc-secret")
-@click.option("--org", "slug", required=True, help="Organization slug.")
-@click.option("--id", "connection_id", required=True, help="The OIDC connection's id.")
-@click.option(
-    "--client-secret",
-    prompt=True,
-    hide_input=True,
-    help="The new client secret (prompted for when omitted; stored encrypted).",
-)
-def set_oidc_secret(slug: str, connection_id: str, client_secret: str) -> None:
-    """Replace an OIDC connection's client secret (Entra ID secrets expire)."""
-    if not client_secret:
-        raise click.ClickException("a client secret is required")
-    encrypted = crypto.encrypt(settings().secret_key, client_secret)
-    with org_service(slug) as service:
-        if service.get_connection(connection_id).protocol != "oidc":
-            raise click.ClickException("that connection is not an OpenID Connect one")
-        service.update_connection(connection_id, encrypted_secrets={SECRET_NAME: encrypted})
-    click.echo(f"replaced the client secret of {connection_id}")

@@ -1,7 +1,6 @@
-"""SAML 2.0 routes and commands: SP metadata, SP- and IdP-initiated login, single logout, and
-`connection add-saml` / `connection update-saml`.
+"""SAML 2.0 routes: SP metadata, SP- and IdP-initiated login, single logout.
 
-Protocol work happens in sso/saml.py; this module keeps the database side: the single-use
+Protocol work happens in the sso/saml/ package; this module keeps the database side: the single-use
 request ids (SsoRequest) and the assertion replay cache (SsoReplay), both shared by every
 worker through the database.
 """
@@ -10,18 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http import HTTPStatus
-from typing import IO, TypeVar
 from urllib.parse import urlsplit
-from uuid import UUID
 
-import click
-from flask import Response, jsonify, redirect, render_template_string, request
+from flask import Blueprint, Response, jsonify, redirect, render_template_string, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -29,20 +23,20 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from app import crypto
-from app.cli import org_service
 from app.db import unit_of_work, utcnow
 from app.errors import LoginRefusedError
 from app.models import IdpConnection, LoginIdentity, SsoReplay, SsoRequest
 from app.provisioning import LoginClaims
 from app.web import settings as app_settings
 from sso import saml, sessions
-from sso.cli import connection_cli, connection_document
+from sso.connections import SP_KEY_SECRET, find_connection, sp_urls
 from sso.pages import error_page
-from sso.views import actor_for, bp, complete_login, refuse, safe_return_to, sp_urls
+from sso.views import actor_for, complete_login, refuse, safe_return_to
+
+bp = Blueprint("sso_saml", __name__, url_prefix="/sso")
 
 # How long an SP-initiated login (or logout) may take at the IdP.
 REQUEST_LIFETIME = timedelta(minutes=10)
-SP_KEY_SECRET = "sp_private_key"
 
 POST_BINDING_PAGE = """{% extends "sso_base.html" %}
 {% block title %}Signing you in{% endblock %}
@@ -66,15 +60,6 @@ class SamlConnection:
     row: IdpConnection
     idp: saml.SamlSettings
     sp: saml.ServiceProvider
-
-
-def _find(session: Session, connection_id: str) -> IdpConnection | None:
-    try:
-        parsed = UUID(connection_id)
-    except ValueError:
-        return None
-    row = session.get(IdpConnection, parsed)
-    return row if row is not None and row.protocol == "saml" else None
 
 
 def service_provider(row: IdpConnection, idp: saml.SamlSettings) -> saml.ServiceProvider:
@@ -103,7 +88,7 @@ def _open(connection_id: str, for_login: bool = True) -> SamlConnection | BaseRe
     logout work on a disabled connection.
     """
     with unit_of_work() as session:
-        row = _find(session, connection_id)
+        row = find_connection(session, connection_id, "saml")
     if row is None:
         return error_page(
             "Sign-in unavailable", "This sign-in connection does not exist.", HTTPStatus.NOT_FOUND
@@ -343,11 +328,11 @@ def saml_slo(connection_id: str) -> ResponseReturnValue:
         binding, values = saml.Binding.REDIRECT, request.args.to_dict()
     else:
         binding, values = saml.Binding.POST, request.form.to_dict()
-    query_string = request.query_string.decode("utf-8", "replace")
+    message = saml.LogoutMessage(binding, values, request.query_string.decode("utf-8", "replace"))
     if "SAMLRequest" in values:
-        return _no_store(_idp_logout(connection, binding, values, query_string))
+        return _no_store(_idp_logout(connection, message))
     if "SAMLResponse" in values:
-        return _no_store(_logout_answered(connection, binding, values, query_string))
+        return _no_store(_logout_answered(connection, message))
     return _no_store(_sp_logout(connection))
 
 
@@ -394,18 +379,11 @@ def _sp_logout(connection: SamlConnection) -> BaseResponse:
     return _signed_out(return_to, logout.url if logout is not None else None)
 
 
-def _idp_logout(
-    connection: SamlConnection,
-    binding: saml.Binding,
-    values: dict[str, str],
-    query_string: str,
-) -> BaseResponse:
+def _idp_logout(connection: SamlConnection, received: saml.LogoutMessage) -> BaseResponse:
     """The IdP asks us to end a user's sessions: a signed request ends all of them, an
     unsigned one only this browser's (no more than /sso/logout would)."""
     try:
-        message = saml.verify_logout_request(
-            connection.idp, connection.sp, binding, values, query_string
-        )
+        message = saml.verify_logout_request(connection.idp, connection.sp, received)
     except saml.SamlError as error:
         return error_page("Sign-out refused", error.detail, HTTPStatus.BAD_REQUEST)
     cookie = request.cookies.get(sessions.COOKIE)
@@ -445,17 +423,10 @@ def _idp_logout(
     return _signed_out(None, answer.url if answer is not None else None)
 
 
-def _logout_answered(
-    connection: SamlConnection,
-    binding: saml.Binding,
-    values: dict[str, str],
-    query_string: str,
-) -> BaseResponse:
+def _logout_answered(connection: SamlConnection, received: saml.LogoutMessage) -> BaseResponse:
     """The IdP's LogoutResponse to our request: the local session is already over."""
     try:
-        in_response_to = saml.verify_logout_response(
-            connection.idp, connection.sp, binding, values, query_string
-        )
+        in_response_to = saml.verify_logout_response(connection.idp, connection.sp, received)
     except saml.SamlError as error:
         return error_page("Sign-out not confirmed", error.detail, HTTPStatus.BAD_REQUEST)
     with unit_of_work() as session:
@@ -476,275 +447,3 @@ def _logout_answered(
         stored.used_at = utcnow()
         return_to = safe_return_to(stored.return_to)
     return _signed_out(return_to)
-
-
-# ----------------------------------------------------------------- commands
-
-
-def _read_metadata(metadata_file: IO[bytes] | None, metadata_url: str | None) -> saml.IdpMetadata:
-    """Read (or download) and parse IdP metadata; call before opening a unit of work."""
-    try:
-        if metadata_file is not None:
-            xml = metadata_file.read()
-        elif metadata_url is not None:
-            xml = saml.fetch_idp_metadata(metadata_url)
-        else:
-            raise click.UsageError("give --metadata FILE or --metadata-url URL")
-        return saml.parse_idp_metadata(xml)
-    except saml.SamlError as error:
-        raise click.ClickException(f"IdP metadata refused: {error.detail}") from None
-    except ValueError as error:
-        raise click.ClickException(str(error)) from None
-
-
-def _attribute_names(
-    base: saml.AttributeNames, overrides: dict[str, str | None]
-) -> saml.AttributeNames:
-    """The preset's attribute names with the ones given on the command line ('' clears one)."""
-    names = base
-    for key, value in overrides.items():
-        if value is not None:
-            names = replace(names, **{key: value.strip() or None})
-    return names
-
-
-def _signing(idp: saml.SamlSettings, signed: str) -> saml.SamlSettings:
-    return replace(
-        idp,
-        want_assertions_signed=signed in ("assertion", "both"),
-        want_response_signed=signed in ("response", "both"),
-    )
-
-
-def _echo_connection(document: dict[str, object], idp: saml.SamlSettings) -> None:
-    click.echo(f"SAML connection {document['id']} ({document['name']})")
-    click.echo("Paste these into the identity provider:")
-    for key in ("acs_url", "entity_id", "metadata_url", "login_url", "slo_url"):
-        click.echo(f"  {key + ':':<14}{document[key]}")
-    click.echo("IdP signing certificates:")
-    for certificate in idp.certificates:
-        expires = saml.certificate_expires_at(certificate).date().isoformat()
-        click.echo(f"  {saml.certificate_fingerprint(certificate)}  (expires {expires})")
-    if idp.sp_certificate:
-        click.echo("SP certificate (upload it to the IdP for encryption and signed requests):")
-        click.echo(idp.sp_certificate.rstrip())
-
-
-F = TypeVar("F", bound=Callable[..., object])
-
-ATTRIBUTE_OPTIONS = [
-    click.option("--email-attribute", help="Attribute with the email address."),
-    click.option("--given-name-attribute", help="Attribute with the given name."),
-    click.option("--surname-attribute", help="Attribute with the surname."),
-    click.option("--groups-attribute", help="Attribute with the groups ('' for none)."),
-    click.option(
-        "--subject-attribute", help="Attribute with a stable user id, instead of the NameID."
-    ),
-]
-
-
-def _attribute_options(command: F) -> F:
-    for option in reversed(ATTRIBUTE_OPTIONS):
-        command = option(command)
-    return command
-
-
-@connection_cli.command("add-saml")
-@click.option("--org", "slug", required=True, help="Organization slug.")
-@click.option(
-    "--metadata",
-    "metadata_file",
-    type=click.File("rb"),
-    help="IdP metadata XML file; '-' reads it from standard input (paste it).",
-)
-@click.option("--metadata-url", help="Download the IdP metadata from this HTTPS URL.")
-@click.option("--name", help="Connection name (default: from the preset).")
-@click.option("--preset", type=click.Choice(sorted(saml.PRESETS)), help="IdP attribute names.")
-@_attribute_options
-@click.option(
-    "--name-id-format",
-    type=click.Choice(sorted(saml.NAME_ID_FORMATS)),
-    help="NameID format to request (default: persistent when the IdP offers it).",
-)
-@click.option(
-    "--signed",
-    type=click.Choice(["assertion", "response", "both"]),
-    default="assertion",
-    show_default=True,
-    help="Which signatures the IdP must send.",
-)
-@click.option("--jit/--no-jit", default=True, show_default=True, help="Create unknown users.")
-@click.option("--allow-idp-initiated", is_flag=True, help="Accept logins started at the IdP.")
-@click.option("--encrypt-assertions", is_flag=True, help="Require encrypted assertions.")
-@click.option(
-    "--sign-requests",
-    is_flag=True,
-    help="Sign AuthnRequests (logout messages are signed whenever there is an SP key).",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def add_saml(
-    slug: str,
-    metadata_file: IO[bytes] | None,
-    metadata_url: str | None,
-    name: str | None,
-    preset: str | None,
-    email_attribute: str | None,
-    given_name_attribute: str | None,
-    surname_attribute: str | None,
-    groups_attribute: str | None,
-    subject_attribute: str | None,
-    name_id_format: str | None,
-    signed: str,
-    jit: bool,
-    allow_idp_initiated: bool,
-    encrypt_assertions: bool,
-    sign_requests: bool,
-    as_json: bool,
-) -> None:
-    """Add a SAML connection from the IdP's metadata and print the values for the IdP."""
-    metadata = _read_metadata(metadata_file, metadata_url)
-    base = saml.PRESETS[preset] if preset else saml.AttributeNames()
-    names = _attribute_names(
-        base,
-        {
-            "email": email_attribute,
-            "given_name": given_name_attribute,
-            "surname": surname_attribute,
-            "groups": groups_attribute,
-            "subject": subject_attribute,
-        },
-    )
-    idp = saml.SamlSettings.from_metadata(metadata, preset=preset, attributes=names)
-    idp = _signing(replace(idp, allow_idp_initiated=allow_idp_initiated), signed)
-    if name_id_format is not None:
-        idp = replace(idp, name_id_format=saml.NAME_ID_FORMATS[name_id_format])
-    secrets: dict[str, str] = {}
-    idp = replace(
-        idp,
-        encrypt_assertions=encrypt_assertions,
-        sign_requests=sign_requests or idp.sign_requests,
-    )
-    if idp.encrypt_assertions or idp.sign_requests:
-        # A key of this connection's own: its private half is stored encrypted only.
-        key_pem, certificate_pem = saml.generate_sp_key_pair(f"blue-sso-{slug}")
-        idp = replace(idp, sp_certificate=certificate_pem)
-        secrets[SP_KEY_SECRET] = crypto.encrypt(app_settings().secret_key, key_pem)
-    default_name = {"okta": "Okta SAML", "entra": "Entra ID SAML"}.get(preset or "", "SAML")
-    with org_service(slug) as service:
-        connection = service.create_connection(
-            name or default_name, "saml", idp.to_json(), secrets, is_jit_enabled=jit
-        )
-        document = connection_document(connection)
-    if as_json:
-        click.echo(json.dumps(document, indent=2))
-        return
-    _echo_connection(document, idp)
-
-
-@connection_cli.command("update-saml")
-@click.option("--org", "slug", required=True, help="Organization slug.")
-@click.option("--id", "connection_id", required=True, help="Connection id.")
-@click.option(
-    "--metadata",
-    "metadata_file",
-    type=click.File("rb"),
-    help="New IdP metadata XML file ('-' for standard input): endpoints and certificates.",
-)
-@click.option("--metadata-url", help="Download new IdP metadata from this HTTPS URL.")
-@click.option(
-    "--add-certificate",
-    "added_files",
-    type=click.File("r"),
-    multiple=True,
-    help="PEM file of an IdP signing certificate to trust as well (rollover).",
-)
-@click.option(
-    "--remove-certificate",
-    "removed",
-    multiple=True,
-    help="SHA-256 fingerprint of a certificate to stop trusting.",
-)
-@_attribute_options
-@click.option("--signed", type=click.Choice(["assertion", "response", "both"]))
-@click.option("--allow-idp-initiated/--no-allow-idp-initiated", default=None)
-@click.option("--encrypt-assertions/--no-encrypt-assertions", default=None)
-@click.option("--sign-requests/--no-sign-requests", default=None)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def update_saml(
-    slug: str,
-    connection_id: str,
-    metadata_file: IO[bytes] | None,
-    metadata_url: str | None,
-    added_files: tuple[IO[str], ...],
-    removed: tuple[str, ...],
-    email_attribute: str | None,
-    given_name_attribute: str | None,
-    surname_attribute: str | None,
-    groups_attribute: str | None,
-    subject_attribute: str | None,
-    signed: str | None,
-    allow_idp_initiated: bool | None,
-    encrypt_assertions: bool | None,
-    sign_requests: bool | None,
-    as_json: bool,
-) -> None:
-    """Change a SAML connection: fresh metadata, certificate rollover, attributes, switches."""
-    metadata = None
-    if metadata_file is not None or metadata_url is not None:
-        metadata = _read_metadata(metadata_file, metadata_url)
-    try:
-        added = [saml.normalize_certificate(f.read()) for f in added_files]
-    except ValueError as error:
-        raise click.ClickException(f"--add-certificate: {error}") from None
-    unwanted = {r.replace(":", "").strip().upper() for r in removed}
-    with org_service(slug) as service:
-        connection = service.get_connection(connection_id)
-        if connection.protocol != "saml":
-            raise click.ClickException(f"connection {connection_id} is not a SAML connection")
-        try:
-            idp = saml.SamlSettings.from_json(connection.settings)
-        except ValueError as error:
-            raise click.ClickException(f"stored settings are unusable: {error}") from None
-        if metadata is not None:
-            idp = idp.with_metadata(metadata)
-        certificates = [
-            c
-            for c in dict.fromkeys([*idp.certificates, *added])
-            if saml.certificate_fingerprint(c).replace(":", "") not in unwanted
-        ]
-        if not certificates:
-            raise click.ClickException("a SAML connection needs at least one IdP certificate")
-        names = _attribute_names(
-            idp.attributes,
-            {
-                "email": email_attribute,
-                "given_name": given_name_attribute,
-                "surname": surname_attribute,
-                "groups": groups_attribute,
-                "subject": subject_attribute,
-            },
-        )
-        idp = replace(idp, certificates=tuple(certificates), attributes=names)
-        if signed is not None:
-            idp = _signing(idp, signed)
-        if allow_idp_initiated is not None:
-            idp = replace(idp, allow_idp_initiated=allow_idp_initiated)
-        if encrypt_assertions is not None:
-            idp = replace(idp, encrypt_assertions=encrypt_assertions)
-        if sign_requests is not None:
-            idp = replace(idp, sign_requests=sign_requests)
-        secrets: dict[str, str] | None = None
-        if (idp.encrypt_assertions or idp.sign_requests) and (
-            SP_KEY_SECRET not in connection.encrypted_secrets or not idp.sp_certificate
-        ):
-            key_pem, certificate_pem = saml.generate_sp_key_pair(f"blue-sso-{slug}")
-            idp = replace(idp, sp_certificate=certificate_pem)
-            secrets = {SP_KEY_SECRET: crypto.encrypt(app_settings().secret_key, key_pem)}
-        connection = service.update_connection(
-            connection.id, settings=idp.to_json(), encrypted_secrets=secrets
-        )
-        document = connection_document(connection)
-    if as_json:
-        click.echo(json.dumps(document, indent=2))
-        return
-    _echo_connection(document, idp)

@@ -11,10 +11,9 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.audit import Actor
 from app.db import utcnow
 from app.models import IdpConnection, SsoSession, User
-from app.provisioning import sessions
+from app.provisioning import Actor, sessions
 
 COOKIE = "blue_sso"
 LIFETIME = timedelta(hours=8)

@@ -1,15 +1,14 @@
-"""SSO routes shared by SAML and OIDC: start page, finishing a login, session, logout, JWKS."""
+"""SSO routes shared by SAML and OIDC: start page, finishing a login, session, logout."""
 
 from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import Any
 from urllib.parse import urlsplit
+from uuid import UUID
 
 from flask import (
     Blueprint,
-    Flask,
     Response,
     jsonify,
     redirect,
@@ -23,15 +22,15 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from app import handoff
-from app.audit import Actor
 from app.db import unit_of_work
 from app.errors import LoginRefusedError
 from app.logs import current_request_id
 from app.models import Group, IdpConnection, Membership, Organization, OrgDomain, RoleAssignment
 from app.models import User as UserRow
-from app.provisioning import LoginClaims, ProvisioningService
+from app.provisioning import Actor, LoginClaims, ProvisioningService
 from app.web import settings
 from sso import sessions
+from sso.connections import sp_urls
 from sso.pages import error_page
 
 bp = Blueprint("sso", __name__, url_prefix="/sso", template_folder="templates")
@@ -61,23 +60,6 @@ def safe_return_to(value: str | None) -> str | None:
     return value
 
 
-def sp_urls(connection: IdpConnection) -> dict[str, str]:
-    """The values an IT admin pastes into the IdP for this connection."""
-    base = settings().base_url
-    cid = connection.id
-    urls = {"login_url": f"{base}/sso/{connection.protocol}/{cid}/login"}
-    if connection.protocol == "saml":
-        urls |= {
-            "entity_id": f"{base}/sso/saml/{cid}/metadata",
-            "metadata_url": f"{base}/sso/saml/{cid}/metadata",
-            "acs_url": f"{base}/sso/saml/{cid}/acs",
-            "slo_url": f"{base}/sso/saml/{cid}/slo",
-        }
-    else:
-        urls |= {"redirect_uri": f"{base}/sso/oidc/{cid}/callback"}
-    return urls
-
-
 def refuse(connection: IdpConnection | None, reason: str, detail: str) -> Response:
     """Audit a refused login in its own transaction and show the person why."""
     log.info("login refused", extra={"reason": reason})
@@ -92,7 +74,7 @@ def refuse(connection: IdpConnection | None, reason: str, detail: str) -> Respon
 
 
 def complete_login(
-    connection_id: Any, claims: LoginClaims, return_to: str | None = None
+    connection_id: UUID, claims: LoginClaims, return_to: str | None = None
 ) -> BaseResponse:
     """Provision the user from a verified login, open a session and hand off to Blue."""
     connection: IdpConnection | None = None
@@ -150,7 +132,9 @@ def complete_login(
     return response
 
 
-def session_document(session: Session, organization: Organization, user: UserRow) -> dict[str, Any]:
+def session_document(
+    session: Session, organization: Organization, user: UserRow
+) -> dict[str, object]:
     """What /sso/session and the hand-off say about a signed-in user."""
     groups = session.scalars(
         select(Group.display_name)
@@ -227,18 +211,3 @@ def logout() -> ResponseReturnValue:
     response = jsonify({"status": "signed out"})
     response.delete_cookie(sessions.COOKIE, path="/")
     return response
-
-
-def get_jwks() -> ResponseReturnValue:
-    """The keys that verify hand-off tokens (RFC 7517)."""
-    with unit_of_work() as session:
-        handoff.current_key(session, settings().secret_key)
-        keys = handoff.jwks(session)
-    response = jsonify(keys)
-    response.headers["Cache-Control"] = "public, max-age=300"
-    return response
-
-
-def init_app(app: Flask) -> None:
-    """Publish the JWKS at its well-known address."""
-    app.add_url_rule("/.well-known/jwks.json", "jwks", get_jwks, methods=["GET"])
