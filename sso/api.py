@@ -18,28 +18,21 @@ from http import HTTPStatus
 from typing import Any
 from uuid import UUID
 
-from flask import Blueprint
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
-from werkzeug.exceptions import HTTPException
 
 from app.admin import api
 from app.admin.api import ApiError, Context, authenticate, json_body, json_response, run
 from app.admin.payloads import Payload, PayloadError
 from app.db import unit_of_work
-from app.errors import ConflictError, InvalidChangeError, ProvisioningError
+from app.errors import ConflictError, InvalidChangeError
 from app.models import IdpConnection, Organization
 from app.provisioning import Actor, ProvisioningService
 from sso import connection_settings, saml
 from sso.connections import connection_document, oidc_client
 from sso.oidc import OidcError, OidcSettings
 
-bp = Blueprint("sso_api", __name__, url_prefix=api.PREFIX)
-# The admin API's JSON error bodies, rendered by the admin API's own handlers.
-bp.register_error_handler(ApiError, api.render_api_error)
-bp.register_error_handler(ProvisioningError, api.render_service_error)
-bp.register_error_handler(HTTPException, api.render_http_error)
-bp.register_error_handler(Exception, api.render_crash)
+bp = api.api_blueprint("sso_api")
 
 PROTOCOLS = ("saml", "oidc")
 SAML_FIELDS = (

@@ -1,7 +1,7 @@
-"""The admin JSON API at /api/v1: projects, custom roles, mapping rules, contract, seats,
-the audit trail and the access-review reports."""
+"""The admin JSON API at /api/v1: projects, custom roles, mapping rules, contract, seats
+(`api.py`), and the audit trail and the access-review reports (`review_api.py`)."""
 
-from app.admin import review_api as review_api
 from app.admin.api import bp
+from app.admin.review_api import bp as review_bp
 
-__all__ = ["bp"]
+__all__ = ["bp", "review_bp"]

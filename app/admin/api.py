@@ -33,7 +33,6 @@ from app.provisioning import Actor, ProvisioningService
 from app.web import BodyTooLargeError, NotJsonError, request_json, settings
 
 PREFIX = "/api/v1"
-bp = Blueprint("admin", __name__, url_prefix=PREFIX)
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1_048_576
 JSON_CONTENT_TYPE = "application/json"
@@ -210,6 +209,40 @@ def date_arg(name: str) -> date | None:
         return date.fromisoformat(raw)
     except ValueError:
         raise PayloadError(f"query parameter {name} must be a date (YYYY-MM-DD)") from None
+
+
+def render_api_error(error: ApiError) -> ResponseReturnValue:
+    return render(error)
+
+
+def render_service_error(error: ProvisioningError) -> ResponseReturnValue:
+    return render(from_service(error))
+
+
+def render_http_error(error: HTTPException) -> ResponseReturnValue:
+    status = HTTPStatus(error.code or HTTPStatus.INTERNAL_SERVER_ERROR)
+    code = status.phrase.lower().replace(" ", "_")
+    return render(ApiError(status, code, error.description or status.phrase))
+
+
+def render_crash(error: Exception) -> ResponseReturnValue:
+    request_id = current_request_id() or "-"
+    log.exception("unhandled error", extra={"request_id": request_id})
+    detail = f"internal error (request id {request_id})"
+    return render(ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", detail))
+
+
+def api_blueprint(name: str) -> Blueprint:
+    """A blueprint of routes under /api/v1, answering errors with the API's JSON bodies."""
+    blueprint = Blueprint(name, __name__, url_prefix=PREFIX)
+    blueprint.register_error_handler(ApiError, render_api_error)
+    blueprint.register_error_handler(ProvisioningError, render_service_error)
+    blueprint.register_error_handler(HTTPException, render_http_error)
+    blueprint.register_error_handler(Exception, render_crash)
+    return blueprint
+
+
+bp = api_blueprint("admin")
 
 
 # --------------------------------------------------------------- projects
@@ -500,31 +533,6 @@ def get_pending_seats() -> ResponseReturnValue:
 
 
 # --------------------------------------------------------------- errors
-
-
-@bp.errorhandler(ApiError)
-def render_api_error(error: ApiError) -> ResponseReturnValue:
-    return render(error)
-
-
-@bp.errorhandler(ProvisioningError)
-def render_service_error(error: ProvisioningError) -> ResponseReturnValue:
-    return render(from_service(error))
-
-
-@bp.errorhandler(HTTPException)
-def render_http_error(error: HTTPException) -> ResponseReturnValue:
-    status = HTTPStatus(error.code or HTTPStatus.INTERNAL_SERVER_ERROR)
-    code = status.phrase.lower().replace(" ", "_")
-    return render(ApiError(status, code, error.description or status.phrase))
-
-
-@bp.errorhandler(Exception)
-def render_crash(error: Exception) -> ResponseReturnValue:
-    request_id = current_request_id() or "-"
-    log.exception("unhandled error", extra={"request_id": request_id})
-    detail = f"internal error (request id {request_id})"
-    return render(ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", detail))
 
 
 @bp.before_app_request

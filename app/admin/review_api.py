@@ -19,7 +19,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 
 from app import audit, reporting
-from app.admin.api import authenticate, bp, int_arg, json_response
+from app.admin.api import api_blueprint, authenticate, int_arg, json_response
 from app.admin.payloads import PayloadError
 from app.db import read_only_unit, unit_of_work
 from app.logs import current_request_id
@@ -27,6 +27,8 @@ from app.models import Organization
 from app.provisioning import Actor, ProvisioningService
 from app.reporting import AccessFilters, AuditFilters, exports
 from app.reporting.exports import Format
+
+bp = api_blueprint("review")
 
 log = logging.getLogger(__name__)
 # Reports only read; the service is asked for the role catalogue and the drift, never a change.
