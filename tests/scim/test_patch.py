@@ -544,6 +544,17 @@ USER_ERRORS = [
     pytest.param(
         user(emails=[WORK]), [remove('emails[primary eq "yes"]')], "invalidFilter", id="bad-bool"
     ),
+    # Value filters are read by the listing filters' parser (scim/filter_parser.py), with its
+    # limits and its strict string escapes (RFC 7159 §7).
+    pytest.param(
+        user(emails=[WORK]), [remove(r'emails[value eq "a\q"]')], "invalidFilter", id="bad-escape"
+    ),
+    pytest.param(
+        user(emails=[WORK]),
+        [remove(f'emails[value eq "{"x" * 5000}"]')],
+        "invalidFilter",
+        id="overlong-filter",
+    ),
     pytest.param(user(), [replace(None, {"id": "u-2"})], "mutability", id="pathless-other-id"),
     pytest.param(user(), [replace("id", "u-2")], "mutability", id="other-id"),
     pytest.param(user(), [remove("id")], "mutability", id="remove-id"),
@@ -619,6 +630,10 @@ FILTERED = [
     ("primary eq True", [HOME, OTHER]),
     ("primary ne true", [WORK]),
     ('emails.type eq "home"', [WORK, OTHER]),
+    # "and" binds tighter than "or" (RFC 7644 §3.4.2.2): home, or (work and a value no one has).
+    ('type eq "home" or type eq "work" and value eq "nobody"', [WORK, OTHER]),
+    # A quote inside a value is escaped as in JSON.
+    (r'display eq "Other" and value ne "a\"b"', [WORK, HOME]),
 ]
 
 
