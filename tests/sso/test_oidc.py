@@ -21,6 +21,7 @@ from app import crypto
 from app.db import utcnow
 from app.models import IdpConnection, LoginIdentity, Organization, SsoRequest, User
 from app.provisioning import UserSpec
+from sso import sessions as sso_sessions
 from sso.oidc import OidcClient, OidcError
 from tests.sso.flow import (
     assert_refused,
@@ -701,6 +702,21 @@ def test_scim_deactivation_ends_the_session(
     )
     session.commit()
     assert client.get("/sso/session").status_code == 401
+
+
+def test_looking_up_a_session_writes_nothing(
+    client: FlaskClient, session: Session, okta: IdpConnection
+) -> None:
+    # A user made inactive without their sessions ended (only the door ends them): the
+    # lookup refuses the session, and leaves the row as it found it.
+    assert login(client, okta).status_code == 302
+    cookie = client.get_cookie(sso_sessions.COOKIE)
+    assert cookie is not None
+    user = user_named(session, "ada@acme.example")
+    user.is_active = False
+    session.flush()
+    assert sso_sessions.current(session, cookie.value) is None
+    assert not session.dirty
 
 
 def test_scim_delete_ends_the_session(
