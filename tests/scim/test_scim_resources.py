@@ -248,6 +248,41 @@ def test_recreate_by_external_id_relinks(scim: ScimClient) -> None:
     assert again["id"] == user["id"] and again["userName"] == "renamed@acme.example"
 
 
+def test_a_recreate_never_leaves_two_live_users_with_one_external_id(scim: ScimClient) -> None:
+    # Two departed users; the IdP re-creates one's userName with the other's externalId.
+    ada = scim.create_user("ada@acme.example", externalId="ext-ada")
+    bob = scim.create_user("bob@acme.example", externalId="ext-bob")
+    scim.delete(f"/Users/{ada['id']}")
+    scim.delete(f"/Users/{bob['id']}")
+    # The userName's record is relinked, taking the new externalId...
+    back = scim.create_user("ada@acme.example", externalId="ext-bob")
+    assert back["id"] == ada["id"] and back["externalId"] == "ext-bob"
+    # ...so bob's return with his own externalId is refused, not a second live "ext-bob".
+    response = scim.post(
+        "/Users",
+        {"schemas": [USER_SCHEMA], "userName": "bob@acme.example", "externalId": "ext-bob"},
+    )
+    assert_scim_error(response, 409, "uniqueness")
+    live = scim.get('/Users?filter=externalId eq "ext-bob"').json
+    assert [r["id"] for r in live["Resources"]] == [ada["id"]]
+
+
+def test_a_live_users_external_id_is_not_given_to_another(scim: ScimClient) -> None:
+    first = scim.create_user("first@acme.example", externalId="00u-1")
+    second = scim.create_user("second@acme.example", externalId="00u-2")
+    created = scim.post(
+        "/Users",
+        {"schemas": [USER_SCHEMA], "userName": "third@acme.example", "externalId": "00u-1"},
+    )
+    assert_scim_error(created, 409, "uniqueness")
+    replaced = scim.put(
+        f"/Users/{second['id']}",
+        {"schemas": [USER_SCHEMA], "userName": "second@acme.example", "externalId": "00u-1"},
+    )
+    assert_scim_error(replaced, 409, "uniqueness")
+    assert scim.get(f"/Users/{first['id']}").json["externalId"] == "00u-1"
+
+
 def test_external_id_is_data_not_a_way_in(scim: ScimClient) -> None:
     user = scim.create_user("ext@acme.example", externalId="abc")
     assert_scim_error(scim.get("/Users/abc"), 404)

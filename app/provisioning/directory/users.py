@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, or_, select, update
 
 from app.actions import Action, Target, UserKey
 from app.db import utcnow
@@ -19,17 +19,25 @@ from app.provisioning.scope import Scope, lower_key
 from app.provisioning.specs import MULTI_VALUED, USER_STRING_COLUMNS, UserSpec
 
 # Built once: every create runs it (building a statement costs about as much as running it).
-# A create without an externalId binds NULL, which matches no one.
-_USER_BY_NAME_OR_DELETED_EXTERNAL_ID = (
+# It finds the holder of the userName first, then the holders of the externalId, live ones
+# first, then the most recently deprovisioned (a create without an externalId binds NULL,
+# which matches no one). One user holds a userName and live users hold an externalId once,
+# so a handful of rows answers every question a create asks.
+_USER_BY_NAME_OR_EXTERNAL_ID = (
     select(User)
     .where(
         User.org_id == bindparam("org_id"),
         or_(
             User.user_name_key == bindparam("key"),
-            and_(User.external_id == bindparam("external_id"), User.deprovisioned_at.is_not(None)),
+            User.external_id == bindparam("external_id"),
         ),
     )
-    .limit(2)
+    .order_by(
+        case((User.user_name_key == bindparam("key"), 0), else_=1),
+        User.deprovisioned_at.is_not(None),
+        User.deprovisioned_at.desc(),
+    )
+    .limit(4)
 )
 
 
@@ -51,18 +59,22 @@ def count_users(scope: Scope) -> int:
 
 
 def create_user(scope: Scope, spec: UserSpec, source: UserSource = UserSource.SCIM) -> User:
-    """Create a user, or relink a deprovisioned one with the same userName or externalId."""
+    """Create a user, or relink a deprovisioned one with the same userName or externalId.
+
+    The userName and, among live users, the externalId are unique (409 otherwise). A
+    deprovisioned holder of the userName is relinked, whatever its externalId was; without
+    one, the most recently deprovisioned holder of the externalId is.
+    """
     check_user_spec(spec)
     key = spec.user_name.lower()
-    # One query finds both a holder of the userName and a deleted user to relink by
-    # externalId; the userName match wins.
     candidates = scope.session.scalars(
-        _USER_BY_NAME_OR_DELETED_EXTERNAL_ID,
+        _USER_BY_NAME_OR_EXTERNAL_ID,
         {"org_id": scope.org_id, "key": key, "external_id": spec.external_id},
     ).all()
     existing = next((u for u in candidates if u.user_name_key == key), None)
     if existing is not None and not existing.is_deprovisioned:
         raise ConflictError(f"userName {spec.user_name!r} is already taken")
+    _check_external_id_free(spec, [u for u in candidates if u is not existing])
     if existing is None and candidates:
         existing = candidates[0]
     if existing is not None:
@@ -77,6 +89,13 @@ def create_user(scope: Scope, spec: UserSpec, source: UserSource = UserSource.SC
         # A new user belongs to no group yet: only a default role can give them access.
         recompute(scope, [user.id], reason="user_created")
     return user
+
+
+def _check_external_id_free(spec: UserSpec, others: Sequence[User]) -> None:
+    """ConflictError when another live user holds the externalId: two live users with one
+    externalId would make the IdP's next lookup by it ambiguous."""
+    if any(u.external_id == spec.external_id and not u.is_deprovisioned for u in others):
+        raise ConflictError(f"externalId {spec.external_id!r} is already taken")
 
 
 def _relink(scope: Scope, existing: User, spec: UserSpec) -> User:
@@ -109,6 +128,15 @@ def replace_user(
         )
         if taken is not None:
             raise ConflictError(f"userName {spec.user_name!r} is already taken")
+    if spec.external_id is not None and spec.external_id != user.external_id:
+        holders = scope.session.scalars(
+            select(User).where(
+                User.org_id == scope.org_id,
+                User.external_id == spec.external_id,
+                User.deprovisioned_at.is_(None),
+            )
+        ).all()
+        _check_external_id_free(spec, holders)
     before = user_snapshot(user)
     was_active = user.is_active
     if spec.is_active is not None and spec.is_active != was_active:
