@@ -76,6 +76,8 @@ def licensing_rule(row: MappingRule) -> licensing.MappingRule:
         role_key=row.role_key,
         project=row.project_key,
         priority=row.priority,
+        bound_group_id=str(row.bound_group_id) if row.bound_group_id is not None else None,
+        bound_external_id=row.bound_external_id,
     )
 
 
