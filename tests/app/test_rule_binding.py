@@ -209,6 +209,11 @@ def test_editing_the_rule_to_the_new_name_keeps_the_same_group(team: Team) -> No
 
 def test_a_group_deleted_and_recreated_under_the_same_name_is_not_granted(team: Team) -> None:
     session, scim = team.session, team.scim
+    # No guard in the way: only the binding stands between the new group and a re-grant.
+    team.service.set_guard_thresholds(
+        max_new_paid_seats=10, max_new_paid_share=1.0, max_new_project_admins=10
+    )
+    session.commit()
     assert scim.delete(f"/Groups/{team.group_id}").status_code == 204
     for user_id in team.user_ids:
         assert roles_of(session, user_id) == {} and seat_of(session, user_id) == "none"
@@ -277,16 +282,15 @@ def test_a_display_name_rule_written_first_binds_when_the_group_is_created(
     scim: ScimClient, service: ProvisioningService, session: Session
 ) -> None:
     rule = service.create_rule(RuleSpec("displayName", "Design", "team_member"))
-    assert rule.bound_group_id is None
     session.commit()
     user = scim.create_user("ux@acme.example")["id"]
     group = scim.create_group("design", [user])
     assert roles_of(session, user) == {"*": "team_member"}
-    session.refresh(rule)
-    assert str(rule.bound_group_id) == group["id"]
     renamed = scim.patch(f"/Groups/{group['id']}", okta_rename(group["id"], "Product Design"))
     assert renamed.status_code == 204
     assert roles_of(session, user) == {"*": "team_member"} and seat_of(session, user) == "paid"
+    session.refresh(rule)
+    assert str(rule.bound_group_id) == group["id"]
     event = session.scalars(select(AuditEvent).where(AuditEvent.action == "rule.bound")).one()
     assert (event.after or {})["reason"] == "group_created"
 
@@ -299,14 +303,12 @@ def test_an_external_id_rule_written_first_binds_when_the_group_is_created(
     user = scim.create_user("c@acme.example")["id"]
     group = scim.create_group("Contractors", [user], externalId=ENTRA_GROUP_ID)
     assert roles_of(session, user) == {"*": "client"}
-    session.refresh(rule)
-    assert (str(rule.bound_group_id), rule.bound_external_id) == (group["id"], ENTRA_GROUP_ID)
     # The IdP moves the group to another externalId: the rule stays with the group.
     body = patch({"op": "Replace", "path": "externalId", "value": "moved"})
     assert scim.patch(f"/Groups/{group['id']}", body).status_code == 204
     assert roles_of(session, user) == {"*": "client"}
     session.refresh(rule)
-    assert rule.bound_external_id == "moved"
+    assert (str(rule.bound_group_id), rule.bound_external_id) == (group["id"], "moved")
 
 
 def test_sso_just_in_time_group_creation_binds_a_waiting_rule(
@@ -318,9 +320,9 @@ def test_sso_just_in_time_group_creation_binds_a_waiting_rule(
     user = service.login(connection, claims)
     assert roles_of(session, user.id) == {"*": "team_member"}
     sales = session.scalars(select(Group).where(Group.display_name == "Sales")).one()
-    assert rule.bound_group_id == sales.id
     service.update_group(sales.id, GroupSpec("Sales (NA)"))
     assert roles_of(session, user.id) == {"*": "team_member"} and user.seat == "paid"
+    assert rule.bound_group_id == sales.id
 
 
 def test_a_rename_onto_an_unbound_rule_binds_it_and_grants(
@@ -333,9 +335,9 @@ def test_a_rename_onto_an_unbound_rule_binds_it_and_grants(
     assert roles_of(session, user.id) == {}
     service.update_group(team.id, GroupSpec("Engineering"))
     assert roles_of(session, user.id) == {"*": "team_member"}
-    assert rule.bound_group_id == team.id
     service.update_group(team.id, GroupSpec("Engineering and Research"))
     assert roles_of(session, user.id) == {"*": "team_member"}
+    assert rule.bound_group_id == team.id
 
 
 def test_a_group_taking_the_name_of_a_rule_bound_elsewhere_gets_nothing(
