@@ -33,7 +33,7 @@ def group_ref(group: Group) -> licensing.GroupRef:
 
 def bind_rule(scope: Scope, row: MappingRule, again: bool = False) -> None:
     """Bind a rule just written to the group its value names, if one exists; a bound rule
-    stays bound unless `again` (its match or group changed, or an admin asks to rebind).
+    stays bound unless `again` (an edit made it name another group).
     The caller recomputes the users the rule reaches."""
     if row.match == licensing.GroupMatch.ID:
         found: Group | None = None
@@ -65,7 +65,7 @@ def rebind_rule(scope: Scope, rule_id: str | UUID) -> MappingRule:
         attribute = "named" if row.match == licensing.GroupMatch.DISPLAY_NAME else "with externalId"
         raise InvalidChangeError(
             f"no group {attribute} {row.group_value!r} to bind the rule to; "
-            "change its group with --group"
+            "the rule stays bound to its group (change the rule's group instead)"
         )
     old = licensing_rule(row)
     _set_binding(scope, row, found, "rebind")
