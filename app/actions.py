@@ -64,6 +64,7 @@ class Action(StrEnum):
     RULE_CREATED = "rule.created"
     RULE_UPDATED = "rule.updated"
     RULE_DELETED = "rule.deleted"
+    RULE_BOUND = "rule.bound"
 
     TOKEN_CREATED = "token.created"
     TOKEN_REVOKED = "token.revoked"
@@ -99,6 +100,15 @@ class GroupKey:
 
     DISPLAY_NAME: Final = "display_name"
     USER_ID: Final = "user_id"  # membership.added / membership.removed: the member
+
+
+class BindingKey:
+    """Keys of the rule.bound payloads: the group a rule follows (None: no group yet)."""
+
+    GROUP_ID: Final = "group_id"
+    EXTERNAL_ID: Final = "external_id"
+    DISPLAY_NAME: Final = "display_name"  # the group's name when the rule bound to it
+    REASON: Final = "reason"  # after only: what made the rule (re)bind
 
 
 class AccessKey:

@@ -323,6 +323,20 @@ class MappingRule(Base):
     project_key: Mapped[str] = mapped_column(String(64))
     priority: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The group a displayName or externalId rule is bound to since it first matched, and that
+    # group's externalId when the IdP sent one; None while no group matches (a rule written
+    # before its group exists). No foreign key on purpose: when the group is deleted the rule
+    # stays bound to the deleted id and grants nothing, rather than being unbound by a cascade
+    # and re-granting through whatever group takes the name next. `rule edit` rebinds.
+    bound_group_id: Mapped[UUID | None]
+    bound_external_id: Mapped[str | None] = mapped_column(String(256))
+    # The bound group while it exists, for the rule's documents (read only; expired whenever
+    # the binding changes).
+    bound_group: Mapped[Group | None] = relationship(
+        primaryjoin="foreign(MappingRule.bound_group_id) == Group.id", viewonly=True
+    )
+
+    __table_args__ = (Index("ix_mapping_rules_org_id_bound_group_id", "org_id", "bound_group_id"),)
 
 
 class RoleAssignment(Base):

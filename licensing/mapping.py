@@ -29,7 +29,14 @@ class GroupRef:
 
 @dataclass(frozen=True, slots=True)
 class MappingRule:
-    """Members of the matching group get `role_key` in `project` (or `*`, every project)."""
+    """Members of the matching group get `role_key` in `project` (or `*`, every project).
+
+    A displayName or externalId rule is bound to the group it first matched (`bound_group_id`,
+    and that group's externalId when the IdP sent one): from then on it matches that group
+    alone, whatever its name, so an IdP rename changes nothing but the label. Its group deleted,
+    a bound rule matches nothing, not a new group that takes the same name. `match: id` rules
+    name their group already and are never bound.
+    """
 
     rule_id: str
     match: GroupMatch
@@ -37,14 +44,32 @@ class MappingRule:
     role_key: str
     project: str
     priority: int = 0
+    bound_group_id: str | None = None
+    bound_external_id: str | None = None
 
     def __post_init__(self) -> None:
         for field_name in ("rule_id", "group_value", "role_key", "project"):
             if not getattr(self, field_name):
                 raise InvalidValueError(f"mapping rule {self.rule_id!r} needs a {field_name}")
+        if self.match is GroupMatch.ID and self.bound_group_id is not None:
+            raise InvalidValueError(f"mapping rule {self.rule_id!r} matches by id: never bound")
+
+    @property
+    def is_bound(self) -> bool:
+        """Whether the rule follows one group by identity (not its value)."""
+        return self.bound_group_id is not None
 
     def matches(self, group: GroupRef) -> bool:
-        """Whether this rule selects the group; displayName ignores case, ids do not."""
+        """Whether this rule selects the group: its bound group only, once bound; else by
+        value, displayName ignoring case, ids not."""
+        if self.match is GroupMatch.ID:
+            return group.group_id == self.group_value
+        if self.bound_group_id is not None:
+            return group.group_id == self.bound_group_id
+        return self.matches_value(group)
+
+    def matches_value(self, group: GroupRef) -> bool:
+        """Whether the group has the name (or externalId, or id) the rule was written with."""
         if self.match is GroupMatch.ID:
             return group.group_id == self.group_value
         if self.match is GroupMatch.EXTERNAL_ID:
@@ -52,6 +77,21 @@ class MappingRule:
         # RFC 7643 §4.2 declares Group.displayName caseExact=false; id and externalId are exact.
         # lower(), not casefold(), to agree with the lower()-ed group_key the database indexes.
         return group.display_name.lower() == self.group_value.lower()
+
+    def binds_to(self, group: GroupRef, bound_group_exists: bool = True) -> bool:
+        """Whether the rule should bind to this group now that it is there: an unbound rule
+        to the group its value names; a rule whose group was deleted to a group the IdP
+        re-created with the same externalId (the IdP's own identity for it), never to one
+        that only shares the name."""
+        if self.match is GroupMatch.ID or group.group_id == self.bound_group_id:
+            return False
+        if self.bound_group_id is None:
+            return self.matches_value(group)
+        return (
+            not bound_group_exists
+            and self.bound_external_id is not None
+            and group.external_id == self.bound_external_id
+        )
 
 
 @dataclass(frozen=True, slots=True, order=True)

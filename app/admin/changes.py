@@ -60,6 +60,8 @@ class RuleEdit:
     match: str | None = None
     project: str | None = None
     priority: int | None = None
+    # Bind the rule again to the group its value names now (its own group was deleted).
+    rebind: bool = False
 
     def applied_to(self, rule: MappingRule) -> RuleInput:
         """The whole rule once this edit is made."""
@@ -80,7 +82,8 @@ def create_rule(service: ProvisioningService, rule: RuleInput) -> MappingRule:
 def edit_rule(service: ProvisioningService, rule_id: str, edit: RuleEdit) -> MappingRule:
     """Change some fields of a rule of this organization."""
     current = queries.get_rule(service.session, service.organization, rule_id)
-    return service.update_rule(current.id, edit.applied_to(current).spec(service))
+    row = service.update_rule(current.id, edit.applied_to(current).spec(service))
+    return service.rebind_rule(row.id) if edit.rebind else row
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,21 @@ def rule(row: MappingRule, roles: licensing.RoleCatalogue | None = None) -> dict
         "project": row.project_key,
         "priority": row.priority,
         "created_at": _iso(row.created_at),
+        "bound_group": bound_group(row),
+    }
+
+
+def bound_group(row: MappingRule) -> dict[str, Any] | None:
+    """The group a rule follows: its id, externalId and current name (None once deleted);
+    None while the rule is bound to no group (`match: id` rules name theirs already)."""
+    if row.bound_group_id is None:
+        return None
+    group = row.bound_group
+    return {
+        "id": str(row.bound_group_id),
+        "external_id": row.bound_external_id,
+        "display_name": group.display_name if group is not None else None,
+        "deleted": group is None,
     }
 
 

@@ -80,6 +80,13 @@ class Payload:
             raise self._fail(name, "an integer")
         return value
 
+    def flag(self, name: str) -> bool:
+        """A boolean field; False when absent or null."""
+        value = self._body.get(name)
+        if value is not None and not isinstance(value, bool):
+            raise self._fail(name, "true or false")
+        return bool(value)
+
     def required_integer(self, name: str) -> int:
         value = self.integer(name)
         if value is None:
@@ -140,13 +147,14 @@ def rule_input(body: Any, what: str = "the rule") -> RuleInput:
 
 def rule_edit(body: Any, what: str = "the rule", extra: Collection[str] = ()) -> RuleEdit:
     """Some fields of a mapping rule."""
-    payload = Payload(body, what, (*RULE_FIELDS, *extra))
+    payload = Payload(body, what, (*RULE_FIELDS, "rebind", *extra))
     return RuleEdit(
         group=payload.text("group"),
         role=payload.text("role"),
         match=payload.text("match"),
         project=payload.text("project"),
         priority=payload.integer("priority"),
+        rebind=payload.flag("rebind"),
     )
 
 

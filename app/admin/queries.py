@@ -7,7 +7,7 @@ from typing import TypeVar
 from uuid import UUID
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from app.errors import NotFoundError
 from app.models import CustomRole, HeldChange, MappingRule, Organization, Project, User
@@ -45,6 +45,7 @@ def list_rules(session: Session, organization: Organization) -> Sequence[Mapping
         select(MappingRule)
         .where(MappingRule.org_id == organization.id)
         .order_by(MappingRule.created_at, MappingRule.id)
+        .options(selectinload(MappingRule.bound_group))
     ).all()
 
 

@@ -294,11 +294,11 @@ def export_drift_report() -> ResponseReturnValue:
         format_ = format_arg(Format.JSON)
 
         def produce(session: Session, organization: Organization) -> Iterator[str]:
-            missing = reporting.missing_rule_groups(session, organization)
+            rules = reporting.rule_groups(session, organization)
             users = ProvisioningService(session, organization, READER).drift()
             if format_ is Format.JSON:
-                return exports.json_document({"missing_rule_groups": missing}, "users", users)
-            rows = reporting.drift_rows(missing, users)
+                return exports.json_document(rules, "users", users)
+            rows = reporting.drift_rows(rules, users)
             return exports.render(format_, rows, reporting.DRIFT_COLUMNS)
 
         stamp = _stamp(datetime.now(UTC))

@@ -162,13 +162,14 @@ def _echo_renewal(slug: str, reclaim_days: int, report: dict[str, Any]) -> None:
 @format_option()
 @output_option()
 def report_drift(slug: str, format_: str, output: str) -> None:
-    """Users whose roles differ from the current rules; rules whose group no longer exists."""
+    """Users whose roles differ from the current rules; rules whose group no longer exists
+    or was renamed."""
     with org_reader(slug) as (session, organization):
-        missing = reporting.missing_rule_groups(session, organization)
+        rules = reporting.rule_groups(session, organization)
         users = ProvisioningService(session, organization, READER).drift()
         if format_ == Format.JSON:
-            parts = exports.json_document({"missing_rule_groups": missing}, "users", users)
+            parts = exports.json_document(rules, "users", users)
         else:
-            rows = reporting.drift_rows(missing, users)
+            rows = reporting.drift_rows(rules, users)
             parts = exports.render(Format(format_), rows, reporting.DRIFT_COLUMNS)
         write(parts, output)

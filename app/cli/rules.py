@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from flask.cli import AppGroup
 
@@ -51,9 +53,19 @@ def rule_list(slug: str, as_json: bool) -> None:
         as_json,
         lambda row: (
             f"{row['id']}  {row['match']}={row['group']!r} → {row['role_name'] or row['role']} "
-            f"in {row['project']} (priority {row['priority']})"
+            f"in {row['project']} (priority {row['priority']}){_binding(row)}"
         ),
     )
+
+
+def _binding(row: dict[str, Any]) -> str:
+    """The group a rule follows, as `rule list` shows it."""
+    bound = row["bound_group"]
+    if bound is None:
+        return "" if row["match"] == "id" else "  [not bound: no such group yet]"
+    if bound["deleted"]:
+        return f"  [bound to deleted group {bound['id']}: rebind with `rule edit --rebind`]"
+    return f"  [bound to group {bound['id']} {bound['display_name']!r}]"
 
 
 @rule_cli.command("remove")
@@ -74,6 +86,12 @@ def rule_remove(slug: str, rule_id: str) -> None:
 @click.option("--role", default=None, help="Role key or name.")
 @click.option("--project", default=None, help="Project key, or * for all.")
 @click.option("--priority", type=int, default=None)
+@click.option(
+    "--rebind",
+    is_flag=True,
+    help="Bind the rule to the group its name (or externalId) names now, e.g. after its "
+    "group was deleted and re-created.",
+)
 @json_option()
 def rule_edit(
     slug: str,
@@ -83,12 +101,17 @@ def rule_edit(
     role: str | None,
     project: str | None,
     priority: int | None,
+    rebind: bool,
     as_json: bool,
 ) -> None:
-    """Change some fields of a mapping rule."""
-    edit = RuleEdit(group=group, role=role, match=match, project=project, priority=priority)
+    """Change some fields of a mapping rule, or rebind it to a group."""
+    edit = RuleEdit(
+        group=group, role=role, match=match, project=project, priority=priority, rebind=rebind
+    )
     if edit == RuleEdit():
-        raise nothing_to_change("--group", "--match", "--role", "--project", "--priority")
+        raise nothing_to_change(
+            "--group", "--match", "--role", "--project", "--priority", "--rebind"
+        )
     with org_service(slug) as service:
         row = documents.rule(changes.edit_rule(service, rule_id, edit), service.catalogue())
     if as_json:

@@ -13,6 +13,7 @@ from app.errors import InvalidChangeError
 from app.models import MappingRule, User
 from app.provisioning import events
 from app.provisioning.access import recompute, users_matching
+from app.provisioning.binding import bind_rule, names_another_group
 from app.provisioning.catalogue import find_project
 from app.provisioning.scope import Scope, licensing_rule
 from app.provisioning.specs import RuleSpec
@@ -27,6 +28,7 @@ def create_rule(scope: Scope, spec: RuleSpec) -> MappingRule:
     scope.session.flush()
     scope.invalidate()
     events.record(scope, Action.RULE_CREATED, Target.RULE, row.id, None, _rule_snapshot(row))
+    bind_rule(scope, row)
     recompute(scope, users_matching(scope, [licensing_rule(row)]), reason="rule_created")
     return row
 
@@ -38,6 +40,7 @@ def update_rule(scope: Scope, rule_id: str | UUID, spec: RuleSpec) -> MappingRul
     old = licensing_rule(row)
     before = _rule_snapshot(row)
     _write_rule(row, spec)
+    bind_rule(scope, row, again=names_another_group(old, row))
     scope.invalidate()
     after = _rule_snapshot(row)
     if after == before:

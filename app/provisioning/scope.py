@@ -6,6 +6,8 @@ a path that follows it:
 
 1. group rows, in id order (FOR NO KEY UPDATE: `lock_groups`); a member change, a delete of
    a member, a /Bulk and an SSO login's group sync all lock groups first;
+   a group's create or rename then writes the mapping rules it binds (`binding`), and a
+   rule change writes its rule row before anything below, never a group row after it;
 2. the organization row, which holds the seat counter (`lock_organization`), taken before
    seats or pending marks are read;
 3. memberships and users' rows;
@@ -76,6 +78,8 @@ def licensing_rule(row: MappingRule) -> licensing.MappingRule:
         role_key=row.role_key,
         project=row.project_key,
         priority=row.priority,
+        bound_group_id=str(row.bound_group_id) if row.bound_group_id is not None else None,
+        bound_external_id=row.bound_external_id,
     )
 
 

@@ -15,7 +15,7 @@ import licensing
 from app import reporting
 from app.audit import Actor
 from app.models import Organization
-from app.provisioning import access, catalogue, connections, contract, held, rules
+from app.provisioning import access, binding, catalogue, connections, contract, held, rules
 from app.provisioning import login as sso
 from app.provisioning.directory import groups, users
 from app.provisioning.scope import Scope
@@ -119,6 +119,7 @@ class ProvisioningService:
     create_rule = Operation(rules.create_rule)
     update_rule = Operation(rules.update_rule)
     delete_rule = Operation(rules.delete_rule)
+    rebind_rule = Operation(binding.rebind_rule)
     set_default_role = Operation(rules.set_default_role)
 
     # The contract, the guard and what it held.

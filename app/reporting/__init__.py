@@ -25,7 +25,13 @@ from app.reporting.audit_trail import (
     event_document,
 )
 from app.reporting.changes import CHANGE_COLUMNS, change_report
-from app.reporting.drift import DRIFT_COLUMNS, drift_rows, missing_rule_groups
+from app.reporting.drift import (
+    DRIFT_COLUMNS,
+    drift_rows,
+    missing_rule_groups,
+    renamed_rule_groups,
+    rule_groups,
+)
 from app.reporting.lookups import find_group_ids, find_user_id, parse_as_of, parse_instant
 from app.reporting.renewal import RENEWAL_COLUMNS, renewal_report, renewal_rows
 from app.reporting.seats import (
@@ -64,8 +70,10 @@ __all__ = [
     "parse_as_of",
     "parse_instant",
     "pending_users",
+    "renamed_rule_groups",
     "renewal_report",
     "renewal_rows",
+    "rule_groups",
     "seat_history",
     "seat_summary",
     "seat_totals",

@@ -186,6 +186,11 @@ CASES = [
         ),
     ),
     Case("rule.deleted", lambda w: w.service.delete_rule(w.rule.id)),
+    Case(
+        "rule.bound",
+        lambda w: w.service.create_rule(RuleSpec("displayName", "engineering", "client", "web")),
+        after("reason", "rule_written"),
+    ),
     Case("custom_role.created", lambda w: w.service.create_custom_role("qa", "QA", 320)),
     Case("custom_role.updated", lambda w: w.service.update_custom_role("lead", rank=450)),
     Case("custom_role.deleted", lambda w: w.service.delete_custom_role("lead")),

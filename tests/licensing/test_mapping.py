@@ -5,6 +5,7 @@ from licensing import (
     CustomRole,
     GroupMatch,
     GroupRef,
+    InvalidValueError,
     MappingRule,
     RoleCatalogue,
     RoleResolver,
@@ -230,3 +231,72 @@ def test_resolver_knows_which_rules_catalogue_and_default_it_was_built_from() ->
     assert not resolver.is_for(list(RESOLVER_RULES), CATALOGUE, "client")
     assert not resolver.is_for(RESOLVER_RULES, RoleCatalogue([]), "client")
     assert not resolver.is_for(RESOLVER_RULES, CATALOGUE, None)
+
+
+RENAMED_ENG = GroupRef("g-eng", "ext-eng", "Platform")
+NEW_ENG = GroupRef("g-eng-2", "ext-eng-2", "Engineering")
+RECREATED_ENG = GroupRef("g-eng-3", "ext-eng", "Engineering (all)")
+
+
+def bound(match: GroupMatch, value: str) -> MappingRule:
+    """A rule bound to ENG (its id here and its externalId)."""
+    return MappingRule("r", match, value, "client", "*", 0, "g-eng", "ext-eng")
+
+
+@pytest.mark.parametrize(
+    ("rule_", "group", "is_match"),
+    [
+        # Bound: the group itself, whatever it is called; never another group of that name.
+        (bound(GroupMatch.DISPLAY_NAME, "Engineering"), ENG, True),
+        (bound(GroupMatch.DISPLAY_NAME, "Engineering"), RENAMED_ENG, True),
+        (bound(GroupMatch.DISPLAY_NAME, "Engineering"), NEW_ENG, False),
+        (bound(GroupMatch.EXTERNAL_ID, "ext-eng"), RENAMED_ENG, True),
+        (bound(GroupMatch.EXTERNAL_ID, "ext-eng"), RECREATED_ENG, False),
+        # Unbound: by value, as written.
+        (MappingRule("r", GroupMatch.DISPLAY_NAME, "engineering", "client", "*"), NEW_ENG, True),
+        (
+            MappingRule("r", GroupMatch.DISPLAY_NAME, "engineering", "client", "*"),
+            RENAMED_ENG,
+            False,
+        ),
+    ],
+)
+def test_a_bound_rule_matches_its_group_by_identity(
+    rule_: MappingRule, group: GroupRef, is_match: bool
+) -> None:
+    assert rule_.matches(group) is is_match
+
+
+@pytest.mark.parametrize(
+    ("rule_", "group", "bound_group_exists", "binds"),
+    [
+        # An unbound rule binds to the group its value names.
+        (MappingRule("r", GroupMatch.DISPLAY_NAME, "ENGINEERING", "client", "*"), ENG, True, True),
+        (MappingRule("r", GroupMatch.EXTERNAL_ID, "ext-eng", "client", "*"), ENG, True, True),
+        (MappingRule("r", GroupMatch.DISPLAY_NAME, "Sales", "client", "*"), ENG, True, False),
+        # A bound rule stays with its group: a new group of the same name is not it...
+        (bound(GroupMatch.DISPLAY_NAME, "Engineering"), NEW_ENG, False, False),
+        # ...but the IdP's own identity (externalId) re-created is, once the old one is gone.
+        (bound(GroupMatch.DISPLAY_NAME, "Engineering"), RECREATED_ENG, False, True),
+        (bound(GroupMatch.DISPLAY_NAME, "Engineering"), RECREATED_ENG, True, False),
+        (bound(GroupMatch.DISPLAY_NAME, "Engineering"), ENG, True, False),
+        # id rules name their group already.
+        (MappingRule("r", GroupMatch.ID, "g-eng", "client", "*"), ENG, True, False),
+    ],
+)
+def test_which_groups_a_rule_binds_to(
+    rule_: MappingRule, group: GroupRef, bound_group_exists: bool, binds: bool
+) -> None:
+    assert rule_.binds_to(group, bound_group_exists) is binds
+
+
+def test_an_id_rule_cannot_be_bound() -> None:
+    with pytest.raises(InvalidValueError):
+        MappingRule("r", GroupMatch.ID, "g-eng", "client", "*", 0, "g-eng")
+
+
+def test_a_renamed_bound_group_resolves_as_before() -> None:
+    rules = [bound(GroupMatch.DISPLAY_NAME, "Engineering")]
+    before = effective_roles([ENG], rules, CATALOGUE)
+    assert effective_roles([RENAMED_ENG], rules, CATALOGUE) == before
+    assert effective_roles([NEW_ENG], rules, CATALOGUE) == {}

@@ -146,8 +146,9 @@ def users_matching(scope: Scope, rules: Iterable[licensing.MappingRule]) -> list
     """Members of every group these rules select: the users a rule change can affect."""
     conditions = []
     for rule in rules:
-        if rule.match is licensing.GroupMatch.ID:
-            parsed = parse_uuid(rule.group_value)
+        # A bound rule reaches its group alone, whatever the group is called now.
+        if rule.bound_group_id is not None or rule.match is licensing.GroupMatch.ID:
+            parsed = parse_uuid(rule.bound_group_id or rule.group_value)
             if parsed is not None:
                 conditions.append(Group.id == parsed)
         elif rule.match is licensing.GroupMatch.EXTERNAL_ID:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import delete, insert, select, update
 
-import licensing
 from app.actions import Action, GroupKey, Target
 from app.db import utcnow
 from app.errors import ConflictError, InvalidChangeError
 from app.models import Group, Membership, User
 from app.provisioning import events
 from app.provisioning.access import recompute
+from app.provisioning.binding import bind_rules_to_group, follow_external_id
 from app.provisioning.scope import BATCH, Scope, chunks, parse_uuid
 from app.provisioning.specs import GroupSpec, MemberChange
 
@@ -37,6 +37,8 @@ def create_group(scope: Scope, spec: GroupSpec) -> Group:
     scope.session.add(group)
     scope.session.flush()
     events.record(scope, Action.GROUP_CREATED, Target.GROUP, group.id, None, _identity(group))
+    # Before its members are added: they get what the rules it takes grant.
+    bind_rules_to_group(scope, group, reason="group_created")
     if spec.member_ids:
         add_members(scope, group, resolve_members(scope, spec.member_ids))
     return group
@@ -66,7 +68,7 @@ def update_group(
     if spec.display_name != group.display_name:
         check_group_name(scope, spec.display_name, exclude=group.id)
     renamed = spec.display_name.lower() != group.display_name_key
-    identity_changed = renamed or spec.external_id != group.external_id
+    new_external_id = spec.external_id != group.external_id
     group.display_name = spec.display_name
     group.display_name_key = spec.display_name.lower()
     group.external_id = spec.external_id
@@ -80,8 +82,11 @@ def update_group(
     if changed:
         group.version += 1
         group.updated_at = utcnow()
-    if identity_changed and _rules_touch_group(scope, before, after):
-        # Rules match by displayName or externalId: every member may gain or lose roles.
+    if new_external_id:
+        follow_external_id(scope, group)
+    # Rules bound to the group follow it whatever its name: a rename alone recomputes no one.
+    # Only a rule it now takes (an unbound rule naming it) gives its members new roles.
+    if (renamed or new_external_id) and bind_rules_to_group(scope, group, reason="group_renamed"):
         recompute(scope, member_ids(scope, group.id), reason="group_renamed")
     return group
 
@@ -272,15 +277,3 @@ def touch_groups(scope: Scope, group_ids: Iterable[UUID]) -> None:
             .where(Group.id.in_(ids))
             .values(version=Group.version + 1, updated_at=utcnow())
         )
-
-
-def _rules_touch_group(scope: Scope, before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
-    """Whether a rule matches the group by its name or externalId, before or after."""
-    names = {str(v).lower() for v in (before["display_name"], after["display_name"]) if v}
-    external = {v for v in (before["external_id"], after["external_id"]) if v}
-    for rule in scope.rules():
-        if rule.match is licensing.GroupMatch.DISPLAY_NAME and rule.group_value.lower() in names:
-            return True
-        if rule.match is licensing.GroupMatch.EXTERNAL_ID and rule.group_value in external:
-            return True
-    return False
