@@ -279,8 +279,10 @@ def get_renewal_report() -> ResponseReturnValue:
     org_id = _organization_id()
     format_ = format_arg(Format.JSON)
     days = int_arg("reclaim_days", 30, 0, MAX_RECLAIM_DAYS)
+    grace = int_arg("grace_days", reporting.DEFAULT_GRACE_DAYS, 0, MAX_RECLAIM_DAYS)
     with read_only_unit() as session:
-        report = reporting.renewal_report(session, session.get_one(Organization, org_id), days)
+        organization = session.get_one(Organization, org_id)
+        report = reporting.renewal_report(session, organization, days, grace)
     if format_ is Format.JSON:
         return json_response(report)
     rows = reporting.renewal_rows(report)
