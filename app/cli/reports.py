@@ -3,7 +3,7 @@ the API's documents, streamed."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 from app import reporting
 from app.cli.common import json_option, org_option, org_reader
 from app.cli.streaming import FORMATS, format_option, instant, output_option, write
+from app.db import utcnow
 from app.provisioning import Actor, ProvisioningService
 from app.reporting import AccessFilters, exports
 from app.reporting.exports import Format
@@ -76,7 +77,7 @@ def report_access(
             deactivated_with_role=deactivated_with_role,
         )
         rows = reporting.access_report(session, organization, service.catalogue(), filters, as_of)
-        head = {"as_of": (as_of or datetime.now(UTC)).isoformat()}
+        head = {"as_of": (as_of or utcnow()).isoformat()}
         write(exports.render(Format(format_), rows, reporting.ACCESS_COLUMNS, head), output)
 
 
@@ -95,7 +96,7 @@ def report_changes(
     slug: str, since: datetime | None, until: datetime | None, format_: str, output: str
 ) -> None:
     """Roles granted, changed and revoked, seats gained and released, with who and why."""
-    until = until or datetime.now(UTC)
+    until = until or utcnow()
     since = since or until - timedelta(days=DEFAULT_CHANGE_DAYS)
     if until < since:
         raise click.BadParameter("--until must not be before --since", param_hint="--until")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import click
 from flask.cli import AppGroup, with_appcontext
@@ -10,6 +10,7 @@ from flask.cli import AppGroup, with_appcontext
 from app import reporting
 from app.admin import payloads
 from app.cli.common import DATE, echo_json, echo_rows, json_option, org_option, org_service
+from app.db import utcnow
 
 
 @click.group("seats", cls=AppGroup, invoke_without_command=True)
@@ -64,7 +65,7 @@ def seats_history(
     """Paid, free and pending users at the end of each day up to today, from the ledger."""
     slug = _inherited_slug(context, slug)
     with org_service(slug) as service:
-        today = datetime.now(UTC).date()
+        today = utcnow().date()
         first, last = payloads.seat_period(_day(start), _day(end), today)
         history = reporting.seat_history(service.session, service.organization, first, last)
     if as_json:

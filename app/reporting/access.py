@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 import licensing
 from app.actions import SourceKey
+from app.db import utcnow
 from app.models import Group, MappingRule, Membership, Organization, RoleAssignment, SeatKind, User
 from app.reporting.lookups import BATCH, find_group_ids
 from app.reporting.replay import (
@@ -190,7 +191,7 @@ def access_report(
     Rows come a user at a time: by userName as of now, by user id as of a past date.
     """
     names = Names(session, organization.id, as_of)
-    now = as_of or datetime.now(UTC)
+    now = as_of or utcnow()
     group_ids = (
         find_group_ids(session, organization, filters.group, history=as_of is not None)
         if filters.group

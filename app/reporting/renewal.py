@@ -17,6 +17,7 @@ from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 import licensing
+from app.db import utcnow
 from app.models import Organization, SeatEvent, SeatKind, User
 from app.reporting.contracts import contract_history, version_document
 from app.reporting.seats import ledger, pending_before, seat_moves, seat_totals, seats_before
@@ -100,7 +101,7 @@ def renewal_report(
 ) -> dict[str, Any]:
     """Paid-seat use by month over the contract against the tier in force in each month, with
     overage and pending users, the seats now, reclaimable seats and a renewal forecast."""
-    now = datetime.now(UTC)
+    now = utcnow()
     today = now.date()
     start = organization.contract_starts_on or date(today.year - 1, today.month, 1)
     end = organization.contract_ends_on or _one_year_after(start)

@@ -16,6 +16,7 @@ from sqlalchemy import Integer, Row, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 import licensing
+from app.db import utcnow
 from app.models import Organization, SeatEvent, SeatKind, User
 
 
@@ -185,7 +186,7 @@ def seat_history(
 ) -> dict[str, Any]:
     """Paid, free and pending users at the end of each day in [start, end], from the seat
     ledger; the period stops at today (UTC), since no later day has happened yet."""
-    end = min(end, datetime.now(UTC).date())
+    end = min(end, utcnow().date())
     if end < start:
         raise ValueError("the period ends before it starts, or starts after today")
     start_at = datetime.combine(start, time.min, UTC)

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, delete, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from app import migrate, reporting
+from app import db, migrate, reporting
 from app.db import UTCDateTime, make_engine
 from app.models import Group, Organization, SeatEvent, User
 from app.provisioning import (
@@ -489,3 +489,15 @@ def test_seat_history_stops_at_today(
     assert api("/seats/history", start=future).status_code == 400
     printed = cli_json(runner, "seats", "history", "--org", "acme", "--end", future, "--json")
     assert printed["series"][-1]["date"] == today.isoformat()
+
+
+def test_reports_take_today_from_the_service_clock(
+    session: Session, org: Organization, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    then = datetime(2026, 2, 10, 12, tzinfo=UTC)
+    monkeypatch.setattr(db, "clock", lambda: then)
+    history = reporting.seat_history(session, org, date(2026, 2, 1), date(2026, 12, 31))
+    assert history["end"] == "2026-02-10" and len(history["series"]) == 10
+    org.contract_starts_on = date(2025, 12, 1)
+    renewal = reporting.renewal_report(session, org)
+    assert renewal["months"][-1]["month"] == "2026-02"
