@@ -58,6 +58,27 @@ class Organization(Base):
     tokens: Mapped[list[ScimToken]] = relationship(back_populates="organization")
 
 
+class ContractVersion(Base):
+    """One version of an organization's contract, in force from `effective_at` (the moment it
+    was set) until the next version's. Append-only; the newest version is always what the
+    organization's own contract columns hold, which the hot paths read."""
+
+    __tablename__ = "contract_versions"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id"))
+    effective_at: Mapped[datetime] = mapped_column(default=utcnow)
+    paid_seat_tier: Mapped[int]
+    overage_policy: Mapped[str] = mapped_column(String(10))
+    billing_terms: Mapped[str] = mapped_column(String(20))
+    contract_starts_on: Mapped[date | None]
+    contract_ends_on: Mapped[date | None]
+
+    __table_args__ = (
+        Index("ix_contract_versions_org_id_effective_at", "org_id", "effective_at", "id"),
+    )
+
+
 class ScimToken(Base):
     __tablename__ = "scim_tokens"
 
@@ -385,6 +406,14 @@ class SeatEvent(Base):
     __table_args__ = (
         Index("ix_seat_events_org_id_at", "org_id", "at"),
         Index("ix_seat_events_user_id", "user_id", "at"),
+        # Who was pending when: the reports read only the entries that made someone pending.
+        Index(
+            "ix_seat_events_org_id_pending",
+            "org_id",
+            "at",
+            postgresql_where=text("is_pending"),
+            sqlite_where=text("is_pending = 1"),
+        ),
     )
 
 

@@ -6,6 +6,7 @@ Standard library only; frozen dataclasses in, decisions out. No I/O.
 from licensing.contract import (
     BillingTerms,
     Contract,
+    ContractHistory,
     OveragePolicy,
     PendingUser,
     SeatDecision,
@@ -16,12 +17,14 @@ from licensing.dryrun import (
     ChangeKind,
     DryRunResult,
     RoleChange,
+    SeatBucket,
     SeatTotals,
     UserAccess,
     UserChange,
     diff_access,
     diff_user,
     diff_users,
+    seat_bucket,
 )
 from licensing.errors import InvalidRoleError, InvalidValueError, LicensingError, UnknownRoleError
 from licensing.guard import (
@@ -70,6 +73,7 @@ __all__ = [
     "ChangeKind",
     "ChangeSplit",
     "Contract",
+    "ContractHistory",
     "CustomRole",
     "DryRunResult",
     "GroupMatch",
@@ -87,6 +91,7 @@ __all__ = [
     "RoleResolver",
     "RoleChange",
     "Seat",
+    "SeatBucket",
     "SeatDecision",
     "SeatTotals",
     "Source",
@@ -102,5 +107,6 @@ __all__ = [
     "evaluate_guard",
     "free_fallback_roles",
     "promotion_order",
+    "seat_bucket",
     "split_change",
 ]

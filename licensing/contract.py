@@ -1,5 +1,6 @@
 """Contracted paid-seat tier and the overage policy that applies when it is reached."""
 
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -51,6 +52,33 @@ class Contract:
     def free_paid_seats(self, paid_seats_in_use: int) -> int:
         """Paid seats still available under the tier (never negative)."""
         return max(0, self.paid_seat_tier - paid_seats_in_use)
+
+
+@dataclass(frozen=True, slots=True)
+class ContractHistory:
+    """An organization's contract versions, oldest first: each is in force from its
+    effective instant (the moment it was set) until the next one's."""
+
+    versions: tuple[tuple[datetime, Contract], ...]
+
+    def __post_init__(self) -> None:
+        if not self.versions:
+            raise InvalidValueError("a contract history has at least one version")
+        instants = [effective_at for effective_at, _ in self.versions]
+        if any(instant.tzinfo is None for instant in instants):
+            raise InvalidValueError("contract versions take effect at timezone-aware instants")
+        if instants != sorted(instants):
+            raise InvalidValueError("contract versions must be given oldest first")
+
+    def at(self, instant: datetime) -> Contract:
+        """The contract in force at `instant`; before the first version, the first one (the
+        contract the organization started with)."""
+        index = bisect_right([effective_at for effective_at, _ in self.versions], instant)
+        return self.versions[max(0, index - 1)][1]
+
+    def changes_between(self, start: datetime, end: datetime) -> list[tuple[datetime, Contract]]:
+        """The versions that take effect in (start, end], oldest first."""
+        return [(at, contract) for at, contract in self.versions if start < at <= end]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,8 @@
 """Dry run: what a change would do to users' roles and the organization's seat totals."""
 
+from __future__ import annotations
+
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -56,18 +59,53 @@ class UserChange:
     is_pending_after: bool
 
 
+class SeatBucket(StrEnum):
+    """Where seat totals count an active user: each active user in exactly one bucket."""
+
+    PAID = "paid"
+    FREE = "free"
+    PENDING = "pending"  # waiting for a paid seat, on a free seat or none meanwhile
+    NONE = "none"  # active, but no role at all
+
+
+def seat_bucket(is_active: bool, seat: Seat, is_pending: bool) -> SeatBucket | None:
+    """The bucket an active user counts in; None for an inactive one, counted nowhere."""
+    if not is_active:
+        return None
+    # A pending user holds a free seat (or none) while waiting: counted as pending only.
+    if is_pending:
+        return SeatBucket.PENDING
+    return SeatBucket(seat.value)
+
+
 @dataclass(frozen=True, slots=True)
 class SeatTotals:
-    """An organization's seat counts; pending users are also counted in their free seat."""
+    """An organization's active users by bucket (`seat_bucket`): each counted once, so paid +
+    free + pending + none is the number of active users."""
 
     paid: int
     free: int
     pending: int
+    none: int = 0
 
     def __post_init__(self) -> None:
         # A negative total means the caller's totals do not match the users it passed.
-        if min(self.paid, self.free, self.pending) < 0:
+        if min(self.paid, self.free, self.pending, self.none) < 0:
             raise InvalidValueError(f"seat totals must not be negative: {self}")
+
+    @property
+    def active(self) -> int:
+        """Active users: the four buckets added up."""
+        return self.paid + self.free + self.pending + self.none
+
+    def moved(self, moves: Mapping[SeatBucket, int]) -> SeatTotals:
+        """These totals with each bucket moved by its count (users in minus users out)."""
+        return SeatTotals(
+            self.paid + moves.get(SeatBucket.PAID, 0),
+            self.free + moves.get(SeatBucket.FREE, 0),
+            self.pending + moves.get(SeatBucket.PENDING, 0),
+            self.none + moves.get(SeatBucket.NONE, 0),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,14 +158,19 @@ def diff_access(
 ) -> DryRunResult:
     """Dry-run result for the affected users; totals after = totals before + their deltas."""
     changes = diff_users(before, after)
+    moves: Counter[SeatBucket] = Counter()
+    # Every user passed, changed or not: an active user with no role who is deactivated
+    # changes no role and no seat, yet leaves the `none` bucket.
+    for user_id in before.keys() | after.keys():
+        was = _bucket(before.get(user_id, _no_access(user_id)))
+        now = _bucket(after.get(user_id, _no_access(user_id)))
+        if was is not now:
+            if was is not None:
+                moves[was] -= 1
+            if now is not None:
+                moves[now] += 1
+    return DryRunResult(changes, totals_before, totals_before.moved(moves))
 
-    def delta(seat: Seat) -> int:
-        return sum((c.seat_after is seat) - (c.seat_before is seat) for c in changes)
 
-    pending = sum(c.is_pending_after - c.is_pending_before for c in changes)
-    totals_after = SeatTotals(
-        totals_before.paid + delta(Seat.PAID),
-        totals_before.free + delta(Seat.FREE),
-        totals_before.pending + pending,
-    )
-    return DryRunResult(changes, totals_before, totals_after)
+def _bucket(access: UserAccess) -> SeatBucket | None:
+    return seat_bucket(access.is_active, access.seat, access.is_pending)

@@ -6,7 +6,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from http import HTTPStatus
 from typing import Any
 
@@ -19,7 +19,7 @@ from werkzeug.routing import RequestRedirect
 from app import organizations, reporting
 from app.admin import changes, documents, payloads, queries
 from app.admin.payloads import PayloadError
-from app.db import unit_of_work
+from app.db import unit_of_work, utcnow
 from app.errors import (
     ConflictError,
     InvalidChangeError,
@@ -520,7 +520,7 @@ def get_seats() -> ResponseReturnValue:
 @bp.get("/seats/history")
 def get_seat_history() -> ResponseReturnValue:
     def history(c: Context) -> Any:
-        today = datetime.now(UTC).date()
+        today = utcnow().date()
         start, end = payloads.seat_period(date_arg("start"), date_arg("end"), today)
         return reporting.seat_history(c.session, c.organization, start, end)
 

@@ -257,11 +257,14 @@ def proposed_change(body: Any) -> ProposedChange:
 
 
 def seat_period(start: date | None, end: date | None, today: date) -> tuple[date, date]:
-    """The seat history period: by default the 30 days up to today; refused when reversed."""
-    end = end or today
-    start = start or end - timedelta(days=DEFAULT_HISTORY_DAYS - 1)
-    if end < start:
+    """The seat history period: by default the 30 days up to today, and never past today (no
+    later day has happened); refused when reversed or when it starts after today."""
+    if start is not None and start > today:
+        raise PayloadError(f"the period starts on {start}, after today ({today})")
+    if end is not None and start is not None and end < start:
         raise PayloadError(f"the period ends on {end} before it starts on {start}")
+    end = min(end or today, today)
+    start = start or end - timedelta(days=DEFAULT_HISTORY_DAYS - 1)
     if (end - start).days >= MAX_HISTORY_DAYS:
         raise PayloadError(f"the period is longer than {MAX_HISTORY_DAYS} days")
     return start, end

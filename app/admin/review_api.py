@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from app import audit, reporting
 from app.admin.api import api_blueprint, authenticate, int_arg, json_response
 from app.admin.payloads import PayloadError
-from app.db import read_only_unit, unit_of_work
+from app.db import read_only_unit, unit_of_work, utcnow
 from app.logs import current_request_id
 from app.models import Organization
 from app.provisioning import Actor, ProvisioningService
@@ -137,7 +137,7 @@ def as_of_arg() -> datetime | None:
 
 def period_args() -> tuple[datetime, datetime]:
     """`since` (inclusive) and `until` (exclusive; a date includes that day): default 30 days."""
-    until = instant_arg("until", end_of_day=True) or datetime.now(UTC)
+    until = instant_arg("until", end_of_day=True) or utcnow()
     since = instant_arg("since") or until - timedelta(days=DEFAULT_CHANGE_DAYS)
     if until < since:
         raise PayloadError("until must not be before since")
@@ -193,7 +193,7 @@ def export_audit() -> ResponseReturnValue:
             events = reporting.audit_events(session, organization, filters)
             return exports.render(format_, events, reporting.AUDIT_COLUMNS, key="events")
 
-        stamp = _stamp(datetime.now(UTC))
+        stamp = _stamp(utcnow())
         return Export(produce, format_, f"{organization.slug}-audit-{stamp}.{format_}")
 
     return stream(prepare)
@@ -248,10 +248,10 @@ def export_access_report() -> ResponseReturnValue:
         def produce(session: Session, organization: Organization) -> Iterator[str]:
             catalogue = ProvisioningService(session, organization, READER).catalogue()
             rows = reporting.access_report(session, organization, catalogue, filters, as_of)
-            head = {"as_of": (as_of or datetime.now(UTC)).isoformat()}
+            head = {"as_of": (as_of or utcnow()).isoformat()}
             return exports.render(format_, rows, reporting.ACCESS_COLUMNS, head)
 
-        stamp = _stamp(as_of or datetime.now(UTC))
+        stamp = _stamp(as_of or utcnow())
         return Export(produce, format_, f"{organization.slug}-access-{stamp}.{format_}")
 
     return stream(prepare)
@@ -279,8 +279,10 @@ def get_renewal_report() -> ResponseReturnValue:
     org_id = _organization_id()
     format_ = format_arg(Format.JSON)
     days = int_arg("reclaim_days", 30, 0, MAX_RECLAIM_DAYS)
+    grace = int_arg("grace_days", reporting.DEFAULT_GRACE_DAYS, 0, MAX_RECLAIM_DAYS)
     with read_only_unit() as session:
-        report = reporting.renewal_report(session, session.get_one(Organization, org_id), days)
+        organization = session.get_one(Organization, org_id)
+        report = reporting.renewal_report(session, organization, days, grace)
     if format_ is Format.JSON:
         return json_response(report)
     rows = reporting.renewal_rows(report)
@@ -301,7 +303,7 @@ def export_drift_report() -> ResponseReturnValue:
             rows = reporting.drift_rows(rules, users)
             return exports.render(format_, rows, reporting.DRIFT_COLUMNS)
 
-        stamp = _stamp(datetime.now(UTC))
+        stamp = _stamp(utcnow())
         return Export(produce, format_, f"{organization.slug}-drift-{stamp}.{format_}")
 
     return stream(prepare)

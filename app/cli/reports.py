@@ -3,7 +3,7 @@ the API's documents, streamed."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 from app import reporting
 from app.cli.common import json_option, org_option, org_reader
 from app.cli.streaming import FORMATS, format_option, instant, output_option, write
+from app.db import utcnow
 from app.provisioning import Actor, ProvisioningService
 from app.reporting import AccessFilters, exports
 from app.reporting.exports import Format
@@ -76,7 +77,7 @@ def report_access(
             deactivated_with_role=deactivated_with_role,
         )
         rows = reporting.access_report(session, organization, service.catalogue(), filters, as_of)
-        head = {"as_of": (as_of or datetime.now(UTC)).isoformat()}
+        head = {"as_of": (as_of or utcnow()).isoformat()}
         write(exports.render(Format(format_), rows, reporting.ACCESS_COLUMNS, head), output)
 
 
@@ -95,7 +96,7 @@ def report_changes(
     slug: str, since: datetime | None, until: datetime | None, format_: str, output: str
 ) -> None:
     """Roles granted, changed and revoked, seats gained and released, with who and why."""
-    until = until or datetime.now(UTC)
+    until = until or utcnow()
     since = since or until - timedelta(days=DEFAULT_CHANGE_DAYS)
     if until < since:
         raise click.BadParameter("--until must not be before --since", param_hint="--until")
@@ -107,7 +108,20 @@ def report_changes(
 
 @report_cli.command("renewal")
 @org_option()
-@click.option("--reclaim-days", type=click.IntRange(0, 3650), default=30, show_default=True)
+@click.option(
+    "--reclaim-days",
+    type=click.IntRange(0, 3650),
+    default=30,
+    show_default=True,
+    help="A paid seat unused (no login) this long is a reclaim candidate.",
+)
+@click.option(
+    "--grace-days",
+    type=click.IntRange(0, 3650),
+    default=reporting.DEFAULT_GRACE_DAYS,
+    show_default=True,
+    help="Users provisioned (or given their paid seat) this recently are not candidates.",
+)
 @json_option(help="Print the API's JSON document.")
 @click.option(
     "--format",
@@ -118,11 +132,17 @@ def report_changes(
 )
 @output_option()
 def report_renewal(
-    slug: str, reclaim_days: int, as_json: bool, format_: str | None, output: str
+    slug: str,
+    reclaim_days: int,
+    grace_days: int,
+    as_json: bool,
+    format_: str | None,
+    output: str,
 ) -> None:
-    """Paid seats by month against the tier, peak, current, reclaimable, renewal forecast."""
+    """Paid seats by month against the tier of that month, overage and pending users, peak,
+    current, reclaimable, renewal forecast."""
     with org_reader(slug) as (session, organization):
-        report = reporting.renewal_report(session, organization, reclaim_days)
+        report = reporting.renewal_report(session, organization, reclaim_days, grace_days)
     if as_json or format_ == Format.JSON:
         write([exports.dumps(report) + "\n"], output)
         return
@@ -130,10 +150,10 @@ def report_renewal(
         rows = reporting.renewal_rows(report)
         write(exports.render(Format(format_), rows, reporting.RENEWAL_COLUMNS), output)
         return
-    _echo_renewal(slug, reclaim_days, report)
+    _echo_renewal(slug, report)
 
 
-def _echo_renewal(slug: str, reclaim_days: int, report: dict[str, Any]) -> None:
+def _echo_renewal(slug: str, report: dict[str, Any]) -> None:
     """The renewal report as lines: contract, seats now, reclaimable, forecast, each month."""
     current = report["current"]
     click.echo(
@@ -142,10 +162,11 @@ def _echo_renewal(slug: str, reclaim_days: int, report: dict[str, Any]) -> None:
     )
     click.echo(
         f"now: paid {current['paid']}  free {current['free']}  pending {current['pending']}  "
-        f"peak paid {report['peak_paid']}"
+        f"no role {current['none']}  peak paid {report['peak_paid']}"
     )
     click.echo(
-        f"reclaim candidates (paid, no login for {reclaim_days} days): "
+        f"reclaim candidates (paid, no login for {report['reclaim_after_days']} days, "
+        f"provisioned over {report['reclaim_grace_days']} days ago): "
         f"{report['reclaim_candidates']}"
     )
     click.echo(f"forecast paid seats at renewal: {report['forecast_paid_at_renewal']}")
@@ -153,7 +174,13 @@ def _echo_renewal(slug: str, reclaim_days: int, report: dict[str, Any]) -> None:
         use = f"{month['utilisation']:.0%}" if month["utilisation"] is not None else "-"
         click.echo(
             f"  {month['month']}  peak {month['peak_paid']:>6}  end {month['end_paid']:>6}  "
-            f"free {month['end_free']:>6}  of {month['tier']} ({use})"
+            f"overage {month['overage']:>5}  free {month['end_free']:>6}  "
+            f"pending {month['end_pending']:>5}  of {month['tier']} {month['policy']} ({use})"
+        )
+    for version in report["contract_versions"]:
+        click.echo(
+            f"contract from {version['effective_at']}: tier {version['tier']} "
+            f"({version['policy']}, {version['billing_terms']})"
         )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import click
 from flask.cli import AppGroup, with_appcontext
@@ -10,6 +10,7 @@ from flask.cli import AppGroup, with_appcontext
 from app import reporting
 from app.admin import payloads
 from app.cli.common import DATE, echo_json, echo_rows, json_option, org_option, org_service
+from app.db import utcnow
 
 
 @click.group("seats", cls=AppGroup, invoke_without_command=True)
@@ -18,7 +19,7 @@ from app.cli.common import DATE, echo_json, echo_rows, json_option, org_option, 
 @with_appcontext
 @click.pass_context
 def seats_cli(context: click.Context, slug: str | None, as_json: bool) -> None:
-    """Paid, free and pending seats against the contracted tier."""
+    """Active users by seat (paid, free, pending, no role: each once) against the tier."""
     if context.invoked_subcommand is not None:
         return
     if slug is None:
@@ -30,7 +31,8 @@ def seats_cli(context: click.Context, slug: str | None, as_json: bool) -> None:
         return
     click.echo(
         f"tier {summary['tier']}  paid {summary['paid']}  free {summary['free']}  "
-        f"pending {summary['pending']}  overage {summary['overage']}  policy {summary['policy']}"
+        f"pending {summary['pending']}  no role {summary['none']}  active {summary['active']}  "
+        f"overage {summary['overage']}  policy {summary['policy']}"
     )
 
 
@@ -50,7 +52,7 @@ def _day(value: datetime | None) -> date | None:
 @seats_cli.command("history")
 @org_option(required=False)
 @click.option("--start", type=DATE, default=None, help="First day (default: 30 days ago).")
-@click.option("--end", type=DATE, default=None, help="Last day (default: today, UTC).")
+@click.option("--end", type=DATE, default=None, help="Last day (default and at most: today, UTC).")
 @json_option()
 @click.pass_context
 def seats_history(
@@ -60,10 +62,10 @@ def seats_history(
     end: datetime | None,
     as_json: bool,
 ) -> None:
-    """Paid and free seats at the end of each day, from the seat ledger."""
+    """Paid, free and pending users at the end of each day up to today, from the ledger."""
     slug = _inherited_slug(context, slug)
     with org_service(slug) as service:
-        today = datetime.now(UTC).date()
+        today = utcnow().date()
         first, last = payloads.seat_period(_day(start), _day(end), today)
         history = reporting.seat_history(service.session, service.organization, first, last)
     if as_json:
@@ -74,7 +76,10 @@ def seats_history(
         f"average paid {history['average_paid']}"
     )
     for day in history["series"]:
-        click.echo(f"{day['date']}  paid {day['paid']:>6}  free {day['free']:>6}")
+        click.echo(
+            f"{day['date']}  paid {day['paid']:>6}  free {day['free']:>6}  "
+            f"pending {day['pending']:>6}"
+        )
 
 
 @seats_cli.command("pending")

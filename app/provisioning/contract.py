@@ -3,14 +3,17 @@ guard thresholds."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 import licensing
 from app.actions import Action, Target
+from app.db import utcnow
 from app.errors import InvalidChangeError
-from app.models import Organization, User
+from app.models import ContractVersion, Organization, User
 from app.provisioning import events
 from app.provisioning.access import promote_pending, recompute
 from app.provisioning.scope import Scope
@@ -39,6 +42,7 @@ def set_contract(scope: Scope, spec: ContractSpec) -> Organization:
     org.contract_ends_on = spec.ends_on
     after = _contract_snapshot(org)
     if after != before:
+        add_contract_version(scope.session, org, utcnow())
         events.record_changes(
             scope, Action.ORG_CONTRACT_CHANGED, Target.ORGANIZATION, scope.org_id, before, after
         )
@@ -50,6 +54,26 @@ def set_contract(scope: Scope, spec: ContractSpec) -> Organization:
     else:
         promote_pending(scope)
     return org
+
+
+def add_contract_version(session: Session, org: Organization, effective_at: datetime) -> None:
+    """Record the organization's contract as it now stands, in force from `effective_at`.
+
+    A version takes effect the moment it is set, never before or later: reports tell a past
+    instant by the version whose `effective_at` is the latest not after it. The
+    organization's columns stay the current contract, so seat decisions read no history.
+    """
+    session.add(
+        ContractVersion(
+            org_id=org.id,
+            effective_at=effective_at,
+            paid_seat_tier=org.paid_seat_tier,
+            overage_policy=org.overage_policy,
+            billing_terms=org.billing_terms,
+            contract_starts_on=org.contract_starts_on,
+            contract_ends_on=org.contract_ends_on,
+        )
+    )
 
 
 def _contract_snapshot(org: Organization) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from app.errors import ConflictError, InvalidChangeError, NotFoundError
 from app.models import Organization, OveragePolicy, ScimToken
 from app.organizations import TOKEN_PREFIX, IssuedToken, TokenScope, hash_token
 from app.provisioning import events
+from app.provisioning.contract import add_contract_version
 from app.provisioning.scope import Scope
 
 # Changes made from the command line by whoever runs it.
@@ -48,6 +49,7 @@ def create_organization(
     )
     session.add(organization)
     session.flush()
+    add_contract_version(session, organization, organization.created_at)
     events.record(
         Scope(session, organization, actor),
         Action.ORG_CREATED,

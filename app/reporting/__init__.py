@@ -1,7 +1,8 @@
 """Reporting: read-only reports on access, seats and the audit trail, streamed row by row.
 
 One module per report: `access` (as of now, or as of a past date through `replay`),
-`changes`, `renewal`, `drift`, `seats`, `user_roles` (one user's access explained), and
+`changes`, `renewal` (by the contract of each month: `contracts` reads its versions), `drift`,
+`seats`, `user_roles` (one user's access explained), and
 `audit_trail` (the trail queried, paged and exported). `lookups` holds what they share and
 `exports` writes any of them as CSV, JSON Lines or JSON in constant memory. Nothing here writes.
 """
@@ -25,6 +26,7 @@ from app.reporting.audit_trail import (
     event_document,
 )
 from app.reporting.changes import CHANGE_COLUMNS, change_report
+from app.reporting.contracts import contract_history
 from app.reporting.drift import (
     DRIFT_COLUMNS,
     drift_rows,
@@ -33,7 +35,12 @@ from app.reporting.drift import (
     rule_groups,
 )
 from app.reporting.lookups import find_group_ids, find_user_id, parse_as_of, parse_instant
-from app.reporting.renewal import RENEWAL_COLUMNS, renewal_report, renewal_rows
+from app.reporting.renewal import (
+    DEFAULT_GRACE_DAYS,
+    RENEWAL_COLUMNS,
+    renewal_report,
+    renewal_rows,
+)
 from app.reporting.seats import (
     SeatSummary,
     pending_users,
@@ -47,6 +54,7 @@ __all__ = [
     "ACCESS_COLUMNS",
     "AUDIT_COLUMNS",
     "CHANGE_COLUMNS",
+    "DEFAULT_GRACE_DAYS",
     "DRIFT_COLUMNS",
     "MEMBERSHIP_ACTIONS",
     "RENEWAL_COLUMNS",
@@ -60,6 +68,7 @@ __all__ = [
     "audit_page",
     "audit_query",
     "change_report",
+    "contract_history",
     "decode_cursor",
     "drift_rows",
     "encode_cursor",

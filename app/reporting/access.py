@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -17,9 +17,16 @@ from sqlalchemy.orm import Session
 
 import licensing
 from app.actions import SourceKey
+from app.db import utcnow
 from app.models import Group, MappingRule, Membership, Organization, RoleAssignment, SeatKind, User
 from app.reporting.lookups import BATCH, find_group_ids
-from app.reporting.replay import UserState, members_at, replayed_states, user_status
+from app.reporting.replay import (
+    UserState,
+    group_names_at,
+    members_at,
+    replayed_states,
+    user_status,
+)
 
 ACCESS_COLUMNS = (
     "user_id",
@@ -51,11 +58,13 @@ class AccessFilters:
 
 
 class Names:
-    """Rule and group names for provenance, looked up once per id."""
+    """Rule and group names for provenance, looked up once per id; groups by the name they
+    had at `as_of` when given (an IdP rename since then does not rewrite the past)."""
 
-    def __init__(self, session: Session, org_id: UUID) -> None:
+    def __init__(self, session: Session, org_id: UUID, as_of: datetime | None = None) -> None:
         self.session = session
         self.org_id = org_id
+        self.as_of = as_of
         self.rules = {
             str(r.id): f"{r.match} {r.group_value} → {r.role_key} in {r.project_key}"
             for r in session.scalars(select(MappingRule).where(MappingRule.org_id == org_id))
@@ -66,6 +75,10 @@ class Names:
         missing = [UUID(i) for i in ids - self.groups.keys()]
         for chunk_start in range(0, len(missing), BATCH):
             chunk = missing[chunk_start : chunk_start + BATCH]
+            if self.as_of is not None:
+                then = [str(group_id) for group_id in chunk]
+                self.groups |= group_names_at(self.session, self.org_id, then, self.as_of)
+                chunk = [group_id for group_id in chunk if str(group_id) not in self.groups]
             for group_id, name in self.session.execute(
                 select(Group.id, Group.display_name).where(
                     Group.org_id == self.org_id, Group.id.in_(chunk)
@@ -177,8 +190,8 @@ def access_report(
 
     Rows come a user at a time: by userName as of now, by user id as of a past date.
     """
-    names = Names(session, organization.id)
-    now = as_of or datetime.now(UTC)
+    names = Names(session, organization.id, as_of)
+    now = as_of or utcnow()
     group_ids = (
         find_group_ids(session, organization, filters.group, history=as_of is not None)
         if filters.group

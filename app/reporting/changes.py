@@ -1,4 +1,10 @@
-"""The change report: access granted, changed and revoked, seats gained and released."""
+"""The change report: access granted, changed and revoked, seats gained and released.
+
+Seats read as the users held them: "pending" for a user waiting for a paid seat under `hold`
+(not the free seat or none held meanwhile), "paid (overage)" for a paid seat granted above
+the tier under `allow`; `change` says seat_gained, seat_released, seat_pending (started to
+wait), pending_ended (stopped waiting without a paid seat) or seat_changed (free ↔ none).
+"""
 
 from __future__ import annotations
 
@@ -28,6 +34,7 @@ CHANGE_COLUMNS = (
     "actor",
     "request_id",
 )
+OVERAGE_SEAT = "paid (overage)"
 # What each role action is called in the report's `change` column.
 ROLE_CHANGES = {
     Action.ROLE_GRANTED: "granted",
@@ -66,6 +73,31 @@ def change_report(
             yield _change_row(event, names)
 
 
+def seat_label(seat: dict[str, Any]) -> str | None:
+    """A seat.changed side as the report names it: "pending" for a user waiting for a paid
+    seat (whatever they hold meanwhile), "paid (overage)" for a paid seat above the tier."""
+    if seat.get(AccessKey.PENDING):
+        return "pending"
+    if seat.get(AccessKey.SEAT) == SeatKind.PAID and seat.get(AccessKey.OVERAGE):
+        return OVERAGE_SEAT
+    value = seat.get(AccessKey.SEAT)
+    return str(value) if value is not None else None
+
+
+def seat_change(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """What a seat.changed event did: gained or released a paid seat, started or stopped
+    waiting for one, or moved between free and none."""
+    if after.get(AccessKey.SEAT) == SeatKind.PAID:
+        return "seat_gained"
+    if before.get(AccessKey.SEAT) == SeatKind.PAID:
+        return "seat_released"
+    if after.get(AccessKey.PENDING) and not before.get(AccessKey.PENDING):
+        return "seat_pending"
+    if before.get(AccessKey.PENDING) and not after.get(AccessKey.PENDING):
+        return "pending_ended"
+    return "seat_changed"
+
+
 def _change_row(event: Any, names: dict[str, str]) -> dict[str, Any]:
     before, after = event.before or {}, event.after or {}
     user_id = event.target_id or ""
@@ -80,13 +112,10 @@ def _change_row(event: Any, names: dict[str, str]) -> dict[str, Any]:
         "reason": after.get(AccessKey.REASON),
     }
     if event.action == Action.SEAT_CHANGED:
-        gained = after.get(AccessKey.SEAT) == SeatKind.PAID
-        lost = before.get(AccessKey.SEAT) == SeatKind.PAID
-        change = "seat_gained" if gained else "seat_released" if lost else "seat_changed"
         row |= {
-            "change": change,
-            "seat_before": before.get(AccessKey.SEAT),
-            "seat_after": after.get(AccessKey.SEAT),
+            "change": seat_change(before, after),
+            "seat_before": seat_label(before),
+            "seat_after": seat_label(after),
         }
     else:
         row |= {

@@ -85,6 +85,30 @@ def members_at(
     return {user_id for _, user_id in pairs}
 
 
+def group_names_at(
+    session: Session, org_id: UUID, group_ids: Sequence[str], as_of: datetime
+) -> dict[str, str]:
+    """The displayName each of these groups had at `as_of`, from the audit trail (created and
+    renamed events carry it); groups the trail never named are left out."""
+    names: dict[str, str] = {}
+    events = session.execute(
+        select(AuditEvent.target_id, AuditEvent.after)
+        .where(
+            AuditEvent.org_id == org_id,
+            AuditEvent.target_type == Target.GROUP,
+            AuditEvent.target_id.in_(group_ids),
+            AuditEvent.action.in_((Action.GROUP_CREATED, Action.GROUP_UPDATED)),
+            AuditEvent.at <= as_of,
+        )
+        .order_by(AuditEvent.seq, AuditEvent.id)
+    )
+    for target_id, after in events:
+        name = (after or {}).get(GroupKey.DISPLAY_NAME)
+        if target_id is not None and name is not None:
+            names[target_id] = name
+    return names
+
+
 def replayed_states(
     session: Session, organization: Organization, as_of: datetime
 ) -> Iterator[list[UserState]]:

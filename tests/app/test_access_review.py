@@ -21,7 +21,7 @@ from werkzeug.test import TestResponse
 
 from app import reporting
 from app.errors import NotFoundError
-from app.models import Group, Organization, RoleAssignment, SeatEvent, User
+from app.models import ContractVersion, Group, Organization, RoleAssignment, SeatEvent, User
 from app.provisioning import (
     Actor,
     ContractSpec,
@@ -424,6 +424,14 @@ def test_renewal_report_by_month_peak_current_reclaim_and_forecast(
     service.set_contract(
         ContractSpec(10, "allow", "annual", start, start.replace(year=start.year + 1))
     )
+    # Both versions (the organization's first contract, then tier 10) as if set long ago.
+    opened = datetime.combine(start, datetime.min.time(), UTC)
+    for tier, days in ((100, 60), (10, 30)):
+        session.execute(
+            update(ContractVersion)
+            .where(ContractVersion.org_id == service.org_id, ContractVersion.paid_seat_tier == tier)
+            .values(effective_at=opened - timedelta(days=days))
+        )
     users = [service.create_user(UserSpec(f"u{i}@acme.example")) for i in range(6)]
     session.commit()
 
@@ -460,7 +468,7 @@ def test_renewal_report_by_month_peak_current_reclaim_and_forecast(
     users[1].last_login_at = now - timedelta(days=45)
     session.commit()
 
-    result = reporting.renewal_report(session, service.organization, reclaim_days=30)
+    result = reporting.renewal_report(session, service.organization, reclaim_days=30, grace_days=0)
     assert [(m["peak_paid"], m["end_paid"], m["end_free"]) for m in result["months"]] == [
         (2, 2, 0),
         (4, 3, 1),
@@ -471,8 +479,10 @@ def test_renewal_report_by_month_peak_current_reclaim_and_forecast(
     ]
     assert result["months"][1]["utilisation"] == 0.4 and result["tier"] == 10
     assert result["peak_paid"] == 4
-    assert result["current"] == {"paid": 4, "free": 1, "pending": 1}
-    assert result["reclaim_candidates"] == 3  # u1 (45 days), u2 and u5 (never)
+    # u3 is active with no role; u4 waits for a paid seat on a free one (pending, not free).
+    assert result["current"] == {"paid": 4, "free": 0, "pending": 1, "none": 1}
+    # u1 (45 days), u2 and u5 (never), with no grace for users provisioned just now
+    assert result["reclaim_candidates"] == 3
     # end of month 2, 3, 4 paid: slope 1 a month, read 12 months after the first
     assert result["forecast_paid_at_renewal"] == 14
     assert result["contract_start"] == start.isoformat()
@@ -725,10 +735,10 @@ def test_renewal_report_api(api: Api, service: ProvisioningService, session: Ses
     service.create_rule(RuleSpec("displayName", "Engineering", "team_member"))
     join(service, engineering, service.create_user(UserSpec("alice@acme.example")))
     session.commit()
-    response = api.get("/reports/renewal", reclaim_days=7)
+    response = api.get("/reports/renewal", reclaim_days=7, grace_days=0)
     assert response.status_code == 200
     document = response.json or {}
-    assert document["current"] == {"paid": 1, "free": 0, "pending": 0}
+    assert document["current"] == {"paid": 1, "free": 0, "pending": 0, "none": 0}
     assert document["reclaim_candidates"] == 1 and document["reclaim_after_days"] == 7
     assert document["months"][-1]["end_paid"] == 1 and document["peak_paid"] == 1
     monthly = list(

@@ -177,6 +177,8 @@ def test_seats_json_has_exactly_the_documented_keys(
         "paid": 2,
         "free": 1,
         "pending": 0,
+        "none": 0,
+        "active": 3,
         "policy": "allow",
         "overage": 0,
     }

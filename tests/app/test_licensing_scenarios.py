@@ -153,7 +153,8 @@ def test_tier_full_under_hold_makes_next_user_pending_then_promotes(
     assert carol.seat == "free" and carol.pending_since is not None
     assert roles_of(session, carol) == {"*": "view_only"}
     summary = seat_summary(session, service.organization)
-    assert (summary.paid, summary.free, summary.pending) == (1, 1, 1)
+    # Carol waits for a paid seat on a free one: counted as pending, not also as free.
+    assert (summary.paid, summary.free, summary.pending) == (1, 0, 1)
 
     set_active(service, bob, False)
     assert carol.seat == "paid" and carol.pending_since is None

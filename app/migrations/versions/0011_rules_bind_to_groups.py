@@ -1,7 +1,7 @@
 """mapping rules bind to groups
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-02 10:00:00.000000
 
 A displayName or externalId rule records the group it matches (its id, and its externalId when
@@ -18,7 +18,7 @@ from alembic import op
 from app.db import UTCDateTime  # noqa: F401
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
