@@ -15,6 +15,7 @@ from licensing.contract import (
 from licensing.dryrun import (
     ChangeKind,
     DryRunResult,
+    HeldGrants,
     RoleChange,
     SeatTotals,
     UserAccess,
@@ -72,6 +73,7 @@ __all__ = [
     "Contract",
     "CustomRole",
     "DryRunResult",
+    "HeldGrants",
     "GroupMatch",
     "GroupRef",
     "GuardDecision",

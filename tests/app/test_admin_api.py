@@ -409,6 +409,8 @@ def test_contract_show_and_partial_update(api: Api) -> None:
             "max_new_paid_seats": 50,
             "max_new_paid_share": 0.2,
             "max_new_project_admins": 10,
+            "window_minutes": 10,
+            "max_new_paid_seats_in_window": 100,
         },
     }
     updated = api.ok(
@@ -446,6 +448,8 @@ def test_guard_thresholds(api: Api) -> None:
         "max_new_paid_seats": 5,
         "max_new_paid_share": 0.2,
         "max_new_project_admins": 10,
+        "window_minutes": 10,
+        "max_new_paid_seats_in_window": 100,
     }
     assert api.ok("GET", "/contract")["guard"] == updated
     assert_error(api.put("/settings/guard", {"max_new_paid_share": 1.5}), 400)
@@ -559,8 +563,9 @@ def test_dry_run_errors_write_nothing(api: Api, session: Session) -> None:
 def held_mass_grant(api: Api, service: ProvisioningService) -> tuple[list[User], dict[str, Any]]:
     users = people(service, "Everyone", 3)
     api.ok("PUT", "/settings/guard", {"max_new_paid_seats": 1, "max_new_paid_share": 1.0})
-    api.ok("POST", "/rules", {"group": "Everyone", "role": "Team Member"}, 201)
+    accepted = api.ok("POST", "/rules", {"group": "Everyone", "role": "Team Member"}, 202)
     [held] = api.ok("GET", "/held-changes?status=held")["held_changes"]
+    assert accepted["held"]["id"] == held["id"]
     return users, held
 
 

@@ -237,6 +237,8 @@ def test_contract_set_and_show(runner: FlaskCliRunner) -> None:
             "max_new_paid_seats": 50,
             "max_new_paid_share": 0.2,
             "max_new_project_admins": 10,
+            "window_minutes": 10,
+            "max_new_paid_seats_in_window": 100,
         },
     }
     assert "600 paid seats" in ok(runner, "contract", "show", "--org", "acme")
@@ -380,7 +382,10 @@ def test_default_role(
 def hold_a_mass_grant(runner: FlaskCliRunner, service: ProvisioningService) -> list[User]:
     users = people(service, "Everyone", 3)
     ok(runner, "guard", "set", "--org", "acme", "--max-new-paid-seats", "1")
-    add_rule(runner, "Everyone", "Team Member")
+    held = run(
+        runner, "rule", "add", "--org", "acme", "--group", "Everyone", "--role", "Team Member"
+    )
+    assert held.exit_code == 3 and held.output.startswith("held "), held.output
     return users
 
 
