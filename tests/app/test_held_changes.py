@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import provisioning
+from app import db, provisioning
 from app.db import utcnow
 from app.errors import ConflictError, InvalidChangeError
 from app.models import (
@@ -34,7 +34,6 @@ from app.provisioning import (
     RuleSpec,
     UserSpec,
 )
-from app.provisioning.access import guard as guard_module
 
 ACTOR = Actor(kind="scim", label="okta")
 ADMIN = Actor(kind="api", label="admin")
@@ -289,7 +288,7 @@ def test_grants_spread_over_requests_are_held_within_the_window(
     # Confirmed grants do not count again; and eleven minutes later the window has slid on.
     request(session, org, ADMIN).confirm_held(held.id)
     later = utcnow() + timedelta(minutes=11)
-    monkeypatch.setattr(guard_module, "utcnow", lambda: later)
+    monkeypatch.setattr(db, "clock", lambda: later)
     join(session, org, everyone, users[5])
     assert roles_of(session, users[5]) == {"*": "team_member"}
     assert session.scalars(select(HeldChange).where(HeldChange.status == "held")).all() == []
