@@ -47,6 +47,10 @@ class Organization(Base):
     guard_max_new_paid_seats: Mapped[int] = mapped_column(default=50)
     guard_max_new_paid_share: Mapped[float] = mapped_column(default=0.2)
     guard_max_new_project_admins: Mapped[int] = mapped_column(default=10)
+    # ... and more than this many new paid seats within the window, over any number of
+    # requests, holds the change that crosses it (0 minutes: no window).
+    guard_window_minutes: Mapped[int] = mapped_column(default=10)
+    guard_max_new_paid_seats_in_window: Mapped[int] = mapped_column(default=100)
     # Where a successful SSO login hands the user to Blue.
     blue_url: Mapped[str | None] = mapped_column(String(1024))
     # False for organizations whose groups come by SCIM push: SSO then leaves them alone.
@@ -414,6 +418,14 @@ class SeatEvent(Base):
             postgresql_where=text("is_pending"),
             sqlite_where=text("is_pending = 1"),
         ),
+        # The guard's sliding window counts the paid seats given in the last minutes.
+        Index(
+            "ix_seat_events_paid_grants",
+            "org_id",
+            "at",
+            postgresql_where=text("to_seat = 'paid'"),
+            sqlite_where=text("to_seat = 'paid'"),
+        ),
     )
 
 
@@ -427,6 +439,19 @@ class RateLimit(Base):
     count: Mapped[int]
 
 
+class HeldKind(StrEnum):
+    """What a held change holds."""
+
+    # The grants of a directory change (members added, a user reactivated, ...): the
+    # directory change itself is applied, only its grants wait.
+    DIRECTORY = "directory"
+    # A staged admin change, not in force until confirmed: a new rule, a rule edit, a new
+    # default role (its `payload` is the change as proposed).
+    RULE_CREATE = "rule_create"
+    RULE_UPDATE = "rule_update"
+    DEFAULT_ROLE = "default_role"
+
+
 class HeldChange(Base):
     """Grants of one change held by the mass-grant guard until an admin confirms or discards."""
 
@@ -435,6 +460,10 @@ class HeldChange(Base):
     id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
     org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id"), index=True)
     status: Mapped[str] = mapped_column(String(10), default="held")  # held|confirmed|discarded
+    kind: Mapped[str] = mapped_column(String(16), default=HeldKind.DIRECTORY)
+    # The staged change as proposed (its rule, the rule it edits, the default role), or for a
+    # directory change where it came from.
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     reason: Mapped[str] = mapped_column(String(64))
     cause: Mapped[str] = mapped_column(String(256))
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -444,6 +473,18 @@ class HeldChange(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None]
     decided_by: Mapped[str | None] = mapped_column(String(256))
+
+    # The open held changes: what an admin lists, and where a directory change's held grants
+    # join the open one of the same source (app/provisioning/access/guard.py).
+    __table_args__ = (
+        Index(
+            "ix_held_changes_open",
+            "org_id",
+            "created_at",
+            postgresql_where=text("status = 'held'"),
+            sqlite_where=text("status = 'held'"),
+        ),
+    )
 
 
 class OrgDomain(Base):

@@ -44,7 +44,7 @@ def run_licensing(postgres: Postgres, plan: Plan, report: Report) -> None:
             # The guard would hold a 50,000-seat grant for an admin; this part times the
             # recomputation itself.
             _service(session, directory.org_id).set_guard_thresholds(
-                plan.users * 2, 1.0, plan.users * 2
+                plan.users * 2, 1.0, plan.users * 2, window_minutes=0
             )
         half, ten = directory.big, directory.small
         for group, is_big in ((half, True), (ten, False)):
@@ -94,8 +94,9 @@ def seed_licensing_directory(
     freeze_garbage()
     report.notes.append(
         f"C: the organization has a paid-seat tier of {plan.users:,} (policy allow) and its "
-        "mass-grant guard raised above the directory's size (set_guard_thresholds), so the rule "
-        "is applied at once rather than held for an admin's confirmation."
+        "mass-grant guard raised above the directory's size, its window off "
+        "(set_guard_thresholds), so the rule is applied at once rather than held for an "
+        "admin's confirmation."
     )
     return database, directory
 

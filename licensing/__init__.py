@@ -16,6 +16,7 @@ from licensing.contract import (
 from licensing.dryrun import (
     ChangeKind,
     DryRunResult,
+    HeldGrants,
     RoleChange,
     SeatBucket,
     SeatTotals,
@@ -76,6 +77,7 @@ __all__ = [
     "ContractHistory",
     "CustomRole",
     "DryRunResult",
+    "HeldGrants",
     "GroupMatch",
     "GroupRef",
     "GuardDecision",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -109,12 +109,33 @@ class SeatTotals:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldGrants:
+    """Grants of one change the mass-grant guard holds: not applied until an admin confirms."""
+
+    reason: str  # what made the change: rule_created, membership_changed, ...
+    reasons: tuple[str, ...]  # the thresholds it exceeds
+    grants: tuple[RoleChange, ...]
+    new_paid_seat_user_ids: tuple[str, ...]
+    new_project_admin_user_ids: tuple[str, ...]
+
+    @property
+    def user_ids(self) -> tuple[str, ...]:
+        """Every user the held grants would reach, sorted."""
+        return tuple(sorted({c.user_id for c in self.grants} | set(self.new_paid_seat_user_ids)))
+
+
+@dataclass(frozen=True, slots=True)
 class DryRunResult:
-    """Per-user changes (users that change only, by user_id) and org totals before/after."""
+    """Per-user changes (users that change only, by user_id) and org totals before/after.
+
+    Only what would really be applied counts: grants the mass-grant guard would hold are in
+    `held`, not in `changes` nor in the totals after.
+    """
 
     changes: tuple[UserChange, ...]
     totals_before: SeatTotals
     totals_after: SeatTotals
+    held: tuple[HeldGrants, ...] = ()
 
 
 def _no_access(user_id: str) -> UserAccess:
@@ -155,6 +176,7 @@ def diff_access(
     before: Mapping[str, UserAccess],
     after: Mapping[str, UserAccess],
     totals_before: SeatTotals,
+    held: Sequence[HeldGrants] = (),
 ) -> DryRunResult:
     """Dry-run result for the affected users; totals after = totals before + their deltas."""
     changes = diff_users(before, after)
@@ -169,7 +191,7 @@ def diff_access(
                 moves[was] -= 1
             if now is not None:
                 moves[now] += 1
-    return DryRunResult(changes, totals_before, totals_before.moved(moves))
+    return DryRunResult(changes, totals_before, totals_before.moved(moves), tuple(held))
 
 
 def _bucket(access: UserAccess) -> SeatBucket | None:

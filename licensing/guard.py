@@ -13,6 +13,8 @@ from licensing.errors import InvalidValueError
 from licensing.roles import PROJECT_ADMIN, RoleCatalogue
 from licensing.seats import Seat
 
+MAX_WINDOW_MINUTES = 24 * 60
+
 
 @dataclass(frozen=True, slots=True)
 class GuardThresholds:
@@ -24,10 +26,28 @@ class GuardThresholds:
     # The share test starts above this many new paid seats: in a 3-person organization one
     # new engineer is 33% of the users, and that is ordinary onboarding, not a mass grant.
     share_floor: int = 10
+    # The sliding window: more new paid seats than this within so many minutes, over however
+    # many requests, holds the change that crosses it (a sync spread over many requests).
+    # A window of 0 minutes turns the window off.
+    window_minutes: int = 10
+    max_new_paid_seats_in_window: int = 100
 
     def __post_init__(self) -> None:
-        if min(self.max_new_paid_seats, self.max_new_project_admins, self.share_floor) < 0:
+        if (
+            min(
+                self.max_new_paid_seats,
+                self.max_new_project_admins,
+                self.share_floor,
+                self.window_minutes,
+                self.max_new_paid_seats_in_window,
+            )
+            < 0
+        ):
             raise InvalidValueError("guard thresholds must not be negative")
+        if self.window_minutes > MAX_WINDOW_MINUTES:
+            raise InvalidValueError(
+                f"the guard's window must be at most {MAX_WINDOW_MINUTES} minutes (one day)"
+            )
         if not 0.0 <= self.max_new_paid_share <= 1.0:
             raise InvalidValueError(
                 f"max_new_paid_share {self.max_new_paid_share} must be between 0 and 1"
@@ -110,23 +130,46 @@ def split_change(
 
 
 def evaluate_guard(
-    split: ChangeSplit, active_user_count: int, thresholds: GuardThresholds
+    split: ChangeSplit,
+    active_user_count: int,
+    thresholds: GuardThresholds,
+    *,
+    earlier_in_request: int = 0,
+    earlier_in_window: int = 0,
 ) -> GuardDecision:
-    """Hold the grants if any threshold is exceeded; revocations are never held."""
+    """Hold the grants if any threshold is exceeded; revocations are never held.
+
+    New paid seats are counted for the whole request (`earlier_in_request`: those its earlier
+    changes gave, so a SCIM /Bulk of one-member changes counts as one change) and over the
+    sliding window (`earlier_in_window`: those given within it before this change), so a
+    mass grant cannot be split into changes small enough to pass one by one.
+    """
     new_paid = len(split.new_paid_seat_user_ids)
     new_admins = len(split.new_project_admin_user_ids)
+    in_request = new_paid + earlier_in_request
     # Measured against active users before the change; at least 1, so a first import into an
     # empty organization is measured too rather than dividing by zero.
-    share = new_paid / max(active_user_count, 1)
+    share = in_request / max(active_user_count, 1)
     reasons: list[str] = []
-    if new_paid > thresholds.max_new_paid_seats:
+    if new_paid and in_request > thresholds.max_new_paid_seats:
         reasons.append(
-            f"{new_paid} new paid seats exceed the limit of {thresholds.max_new_paid_seats}"
+            f"{in_request} new paid seats exceed the limit of {thresholds.max_new_paid_seats}"
+            + (f" ({earlier_in_request} earlier in this request)" if earlier_in_request else "")
         )
-    if new_paid > thresholds.share_floor and share > thresholds.max_new_paid_share:
+    if new_paid and in_request > thresholds.share_floor and share > thresholds.max_new_paid_share:
         reasons.append(
             f"new paid seats for {share:.0%} of active users exceed the limit of "
             f"{thresholds.max_new_paid_share:.0%}"
+        )
+    in_window = new_paid + earlier_in_window
+    if (
+        new_paid
+        and thresholds.window_minutes
+        and in_window > thresholds.max_new_paid_seats_in_window
+    ):
+        reasons.append(
+            f"{in_window} new paid seats within {thresholds.window_minutes} minutes exceed "
+            f"the limit of {thresholds.max_new_paid_seats_in_window}"
         )
     if new_admins > thresholds.max_new_project_admins:
         reasons.append(

@@ -28,7 +28,7 @@ from app.errors import (
     ProvisioningError,
 )
 from app.logs import current_request_id
-from app.models import Organization
+from app.models import HeldChange, Organization
 from app.provisioning import Actor, ProvisioningService
 from app.web import BodyTooLargeError, NotJsonError, request_json, settings
 
@@ -167,14 +167,32 @@ def authenticate(session: Session, write: bool) -> Context:
     return Context(session, organization, ProvisioningService(session, organization, actor))
 
 
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A change the mass-grant guard held, answered 202 Accepted with {"held": …}: it is
+    recorded, and comes into force only when an admin confirms it."""
+
+    held: dict[str, Any]
+
+
+def held_or(result: Any, render: Callable[[Any], Any]) -> Any:
+    """The held change as an `Accepted` answer, or the change's own document."""
+    if isinstance(result, HeldChange):
+        return Accepted(documents.held_change(result, with_users=True))
+    return render(result)
+
+
 def run(
     operation: Callable[[Context], Any],
     write: bool = False,
     status: HTTPStatus = HTTPStatus.OK,
 ) -> Response:
-    """One request, one transaction: authenticate, run the operation, render its result."""
+    """One request, one transaction: authenticate, run the operation, render its result
+    (202 Accepted for a change the guard held)."""
     with unit_of_work() as session:
         body = operation(authenticate(session, write))
+    if isinstance(body, Accepted):
+        return json_response({"held": body.held}, HTTPStatus.ACCEPTED)
     return json_response(body, status)
 
 
@@ -359,8 +377,8 @@ def list_rules() -> ResponseReturnValue:
 @bp.post("/rules")
 def create_rule() -> ResponseReturnValue:
     def create(c: Context) -> Any:
-        row = changes.create_rule(c.service, payloads.rule_input(json_body()))
-        return documents.rule(row, c.service.catalogue())
+        result = changes.create_rule(c.service, payloads.rule_input(json_body()))
+        return held_or(result, lambda row: documents.rule(row, c.service.catalogue()))
 
     return run(create, write=True, status=HTTPStatus.CREATED)
 
@@ -377,8 +395,8 @@ def get_rule(rule_id: str) -> ResponseReturnValue:
 @bp.patch("/rules/<rule_id>")
 def patch_rule(rule_id: str) -> ResponseReturnValue:
     def edit(c: Context) -> Any:
-        row = changes.edit_rule(c.service, rule_id, payloads.rule_edit(json_body()))
-        return documents.rule(row, c.service.catalogue())
+        result = changes.edit_rule(c.service, rule_id, payloads.rule_edit(json_body()))
+        return held_or(result, lambda row: documents.rule(row, c.service.catalogue()))
 
     return run(edit, write=True)
 
@@ -387,8 +405,8 @@ def patch_rule(rule_id: str) -> ResponseReturnValue:
 def replace_rule(rule_id: str) -> ResponseReturnValue:
     def replace(c: Context) -> Any:
         rule = payloads.rule_input(json_body())
-        row = c.service.update_rule(rule_id, rule.spec(c.service))
-        return documents.rule(row, c.service.catalogue())
+        result = c.service.update_rule(rule_id, rule.spec(c.service))
+        return held_or(result, lambda row: documents.rule(row, c.service.catalogue()))
 
     return run(replace, write=True)
 
@@ -409,8 +427,10 @@ def get_default_role() -> ResponseReturnValue:
 @bp.put("/settings/default-role")
 def set_default_role() -> ResponseReturnValue:
     def update(c: Context) -> Any:
-        changes.set_default_role(c.service, payloads.default_role(json_body()))
-        return documents.default_role(c.organization, c.service.catalogue())
+        _, held = changes.set_default_role(c.service, payloads.default_role(json_body()))
+        return held_or(
+            held, lambda _: documents.default_role(c.organization, c.service.catalogue())
+        )
 
     return run(update, write=True)
 
@@ -455,8 +475,7 @@ def dry_run() -> ResponseReturnValue:
         change = payloads.proposed_change(json_body())
         limit = int_arg("limit", 1000, 0, 100_000)
         outcome = changes.dry_run(c.service, change)
-        shown = [change.user_id for change in outcome.result.changes[:limit]]
-        names = queries.user_names(c.session, c.organization, shown)
+        names = queries.user_names(c.session, c.organization, outcome.user_ids(limit))
         return documents.dry_run(outcome, names, limit)
 
     return run(attempt)

@@ -7,11 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum
+from typing import TypeVar
 
 import licensing
 from app.admin import queries
 from app.models import HeldChange, MappingRule, Organization
 from app.provisioning import ContractSpec, ProvisioningService, RuleSpec
+
+_V = TypeVar("_V", int, float)
 
 
 class Keep(Enum):
@@ -74,13 +77,16 @@ class RuleEdit:
         )
 
 
-def create_rule(service: ProvisioningService, rule: RuleInput) -> MappingRule:
-    """Add a mapping rule."""
+def create_rule(service: ProvisioningService, rule: RuleInput) -> MappingRule | HeldChange:
+    """Add a mapping rule (or, when the guard holds its grants, the held change staging it)."""
     return service.create_rule(rule.spec(service))
 
 
-def edit_rule(service: ProvisioningService, rule_id: str, edit: RuleEdit) -> MappingRule:
-    """Change some fields of a rule of this organization."""
+def edit_rule(
+    service: ProvisioningService, rule_id: str, edit: RuleEdit
+) -> MappingRule | HeldChange:
+    """Change some fields of a rule of this organization (or, when the guard holds the
+    edit's grants, the held change staging it)."""
     current = queries.get_rule(service.session, service.organization, rule_id)
     row = service.update_rule(current.id, edit.applied_to(current).spec(service))
     return service.rebind_rule(row.id) if edit.rebind else row
@@ -139,30 +145,37 @@ class GuardInput:
     max_new_paid_seats: int | None = None
     max_new_paid_share: float | None = None
     max_new_project_admins: int | None = None
+    window_minutes: int | None = None
+    max_new_paid_seats_in_window: int | None = None
 
 
 def set_guard_thresholds(service: ProvisioningService, guard: GuardInput) -> Organization:
     """Change the thresholds given, keeping the others."""
     org = service.organization
     service.set_guard_thresholds(
-        max_new_paid_seats=org.guard_max_new_paid_seats
-        if guard.max_new_paid_seats is None
-        else guard.max_new_paid_seats,
-        max_new_paid_share=org.guard_max_new_paid_share
-        if guard.max_new_paid_share is None
-        else guard.max_new_paid_share,
-        max_new_project_admins=org.guard_max_new_project_admins
-        if guard.max_new_project_admins is None
-        else guard.max_new_project_admins,
+        max_new_paid_seats=_or(guard.max_new_paid_seats, org.guard_max_new_paid_seats),
+        max_new_paid_share=_or(guard.max_new_paid_share, org.guard_max_new_paid_share),
+        max_new_project_admins=_or(guard.max_new_project_admins, org.guard_max_new_project_admins),
+        window_minutes=_or(guard.window_minutes, org.guard_window_minutes),
+        max_new_paid_seats_in_window=_or(
+            guard.max_new_paid_seats_in_window, org.guard_max_new_paid_seats_in_window
+        ),
     )
     return org
 
 
-def set_default_role(service: ProvisioningService, role: str | None) -> str | None:
-    """Set the default role by key or name (None: no role); returns its key."""
+def _or(given: _V | None, current: _V) -> _V:
+    """The value given, or the current one when left out."""
+    return current if given is None else given
+
+
+def set_default_role(
+    service: ProvisioningService, role: str | None
+) -> tuple[str | None, HeldChange | None]:
+    """Set the default role by key or name (None: no role); returns its key, and the held
+    change staging it when the guard holds its grants."""
     key = service.role_key(role) if role is not None else None
-    service.set_default_role(key)
-    return key
+    return key, service.set_default_role(key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,35 +250,29 @@ class WouldHold:
 
 @dataclass(frozen=True, slots=True)
 class DryRun:
-    """What a proposed change would do, and which of its grants the guard would hold."""
+    """What a proposed change would do, and which of its grants the guard would hold (not
+    counted in the result's changes or totals after)."""
 
     result: licensing.DryRunResult
     held: tuple[WouldHold, ...]
 
+    def user_ids(self, limit: int) -> list[str]:
+        """The users a report of it names: those changed and those with held grants."""
+        held = sorted({u for grants in self.result.held for u in grants.user_ids})
+        return [c.user_id for c in self.result.changes[:limit]] + held[:limit]
+
 
 def dry_run(service: ProvisioningService, change: ProposedChange) -> DryRun:
     """Try the change in a savepoint that is rolled back: nothing is written."""
-    held: list[WouldHold] = []
-
-    def attempt(trial: ProvisioningService) -> None:
-        waiting = queries.open_held_change_ids(trial.session, trial.organization)
-        change.apply(trial)
-        # The rows vanish with the savepoint; keep what the caller should see now.
-        held.extend(
-            _would_hold(h)
-            for h in queries.list_held_changes(trial.session, trial.organization, "held", 1000)
-            if h.id not in waiting
+    result = service.dry_run(change.apply)
+    held = tuple(
+        WouldHold(
+            grants.reason,
+            grants.reasons,
+            len(grants.user_ids),
+            len(grants.new_paid_seat_user_ids),
+            len(grants.new_project_admin_user_ids),
         )
-
-    result = service.dry_run(attempt)
-    return DryRun(result, tuple(held))
-
-
-def _would_hold(held: HeldChange) -> WouldHold:
-    return WouldHold(
-        held.reason,
-        tuple(held.reasons),
-        len(held.user_ids),
-        held.new_paid_seats,
-        held.new_project_admins,
+        for grants in result.held
     )
+    return DryRun(result, held)

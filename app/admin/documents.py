@@ -87,6 +87,8 @@ def guard(organization: Organization) -> dict[str, Any]:
         "max_new_paid_seats": organization.guard_max_new_paid_seats,
         "max_new_paid_share": organization.guard_max_new_paid_share,
         "max_new_project_admins": organization.guard_max_new_project_admins,
+        "window_minutes": organization.guard_window_minutes,
+        "max_new_paid_seats_in_window": organization.guard_max_new_paid_seats_in_window,
     }
 
 
@@ -105,6 +107,10 @@ def held_change(row: HeldChange, with_users: bool = False) -> dict[str, Any]:
     document: dict[str, Any] = {
         "id": str(row.id),
         "status": row.status,
+        "kind": row.kind,
+        # The staged change (kind rule_create, rule_update, default_role) as proposed, or
+        # where a directory change's held grants came from.
+        "change": dict(row.payload),
         "reason": row.reason,
         "cause": row.cause,
         "reasons": list(row.reasons),
@@ -125,21 +131,14 @@ def _totals(totals: licensing.SeatTotals) -> dict[str, int]:
 
 
 def dry_run(outcome: DryRun, user_names: Mapping[str, str], limit: int) -> dict[str, Any]:
-    """Users whose roles or seat would change (at most `limit`), totals, and any hold."""
+    """Users whose roles or seat would change (at most `limit`), totals (counting only what
+    would really be applied), and the grants the guard would hold."""
     result = outcome.result
     users = [
         {
             "id": change.user_id,
             "userName": user_names.get(change.user_id),
-            "roles": [
-                {
-                    "project": c.project,
-                    "before": c.role_before,
-                    "after": c.role_after,
-                    "change": c.kind.value,
-                }
-                for c in change.role_changes
-            ],
+            "roles": [_role_change(c) for c in change.role_changes],
             "seat": {"before": change.seat_before.value, "after": change.seat_after.value},
             "pending": {"before": change.is_pending_before, "after": change.is_pending_after},
         }
@@ -163,4 +162,37 @@ def dry_run(outcome: DryRun, user_names: Mapping[str, str], limit: int) -> dict[
             }
             for held in outcome.held
         ],
+        "held": _held_users(result, user_names, limit),
     }
+
+
+def _role_change(change: licensing.RoleChange) -> dict[str, Any]:
+    return {
+        "project": change.project,
+        "before": change.role_before,
+        "after": change.role_after,
+        "change": change.kind.value,
+    }
+
+
+def _held_users(
+    result: licensing.DryRunResult, user_names: Mapping[str, str], limit: int
+) -> list[dict[str, Any]]:
+    """Per user, the grants the guard would hold: not applied, not in the totals after."""
+    grants: dict[str, list[licensing.RoleChange]] = {}
+    paid: set[str] = set()
+    for held in result.held:
+        for change in held.grants:
+            grants.setdefault(change.user_id, []).append(change)
+        paid.update(held.new_paid_seat_user_ids)
+        for user_id in held.new_paid_seat_user_ids:
+            grants.setdefault(user_id, [])
+    return [
+        {
+            "id": user_id,
+            "userName": user_names.get(user_id),
+            "roles": [_role_change(c) for c in changes],
+            "paid_seat": user_id in paid,
+        }
+        for user_id, changes in sorted(grants.items())[:limit]
+    ]

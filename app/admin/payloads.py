@@ -22,7 +22,13 @@ from app.errors import InvalidChangeError
 RULE_FIELDS = ("group", "match", "role", "project", "priority")
 CUSTOM_ROLE_FIELDS = ("slug", "name", "rank", "description", "permissions")
 CONTRACT_FIELDS = ("paid_seats", "policy", "billing_terms", "starts_on", "ends_on")
-GUARD_FIELDS = ("max_new_paid_seats", "max_new_paid_share", "max_new_project_admins")
+GUARD_FIELDS = (
+    "max_new_paid_seats",
+    "max_new_paid_share",
+    "max_new_project_admins",
+    "window_minutes",
+    "max_new_paid_seats_in_window",
+)
 # The seat history is computed day by day; a longer period is a mistake, not a report.
 MAX_HISTORY_DAYS = 3660
 DEFAULT_HISTORY_DAYS = 30
@@ -220,6 +226,8 @@ def guard_input(body: Any) -> GuardInput:
         max_new_paid_seats=payload.integer("max_new_paid_seats"),
         max_new_paid_share=payload.number("max_new_paid_share"),
         max_new_project_admins=payload.integer("max_new_project_admins"),
+        window_minutes=payload.integer("window_minutes"),
+        max_new_paid_seats_in_window=payload.integer("max_new_paid_seats_in_window"),
     )
 
 

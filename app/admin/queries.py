@@ -82,17 +82,6 @@ def _one_of(
     return row
 
 
-def open_held_change_ids(session: Session, organization: Organization) -> set[UUID]:
-    """Ids of the changes waiting for a decision."""
-    return set(
-        session.scalars(
-            select(HeldChange.id).where(
-                HeldChange.org_id == organization.id, HeldChange.status == "held"
-            )
-        )
-    )
-
-
 def find_user(session: Session, organization: Organization, reference: str) -> User:
     """A user by id or by userName (case-insensitive), deprovisioned ones included."""
     parsed = _uuid(reference)

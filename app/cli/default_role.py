@@ -7,6 +7,7 @@ from flask.cli import AppGroup
 
 from app.admin import changes, documents
 from app.cli.common import echo_json, json_option, org_option, org_service
+from app.cli.held import exit_held
 
 default_role_cli = AppGroup("default-role", help="The role of users in no mapped group.")
 
@@ -16,11 +17,16 @@ default_role_cli = AppGroup("default-role", help="The role of users in no mapped
 @click.option("--role", default=None, help="Role key or name.")
 @click.option("--none", "no_role", is_flag=True, help="Users in no mapped group get no role.")
 def default_role_set(slug: str, role: str | None, no_role: bool) -> None:
-    """Set the role of users whom no rule reaches."""
+    """Set the role of users whom no rule reaches. When the mass-grant guard holds its
+    grants the change is staged (the previous default role stays): prints `held <id>: …`
+    and exits with status 3."""
     if (role is None) == (not no_role):
         raise click.UsageError("give exactly one of --role or --none")
     with org_service(slug) as service:
-        key = changes.set_default_role(service, None if no_role else role)
+        key, held = changes.set_default_role(service, None if no_role else role)
+        document = documents.held_change(held) if held is not None else None
+    if document is not None:
+        exit_held(document, slug)
     click.echo(f"default role: {key or 'none'}")
 
 

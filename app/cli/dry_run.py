@@ -65,8 +65,7 @@ def dry_run(
             ),
         )
         outcome = changes.dry_run(service, change)
-        shown = [c.user_id for c in outcome.result.changes[:limit]]
-        names = queries.user_names(service.session, service.organization, shown)
+        names = queries.user_names(service.session, service.organization, outcome.user_ids(limit))
         document = documents.dry_run(outcome, names, limit)
     if as_json:
         echo_json(document)
@@ -75,7 +74,8 @@ def dry_run(
 
 
 def _echo_outcome(document: dict[str, Any]) -> None:
-    """The dry run as lines: totals before → after, then each changed user, then what is held."""
+    """The dry run as lines: totals before → after (what would really apply), then each
+    changed user, then what is held and each user's held grants."""
     before, after = document["totals"]["before"], document["totals"]["after"]
     click.echo(f"{document['changed_users']} users would change")
     for kind in ("paid", "free", "pending"):
@@ -88,3 +88,9 @@ def _echo_outcome(document: dict[str, Any]) -> None:
         click.echo(f"{user['userName']}: seat {seat['before']} → {seat['after']}; {roles}")
     for held in document["would_hold"]:
         click.echo(f"would be held for confirmation: {'; '.join(held['reasons'])}")
+    for user in document["held"]:
+        roles = ", ".join(
+            f"{r['project']}: {r['before'] or '-'} → {r['after']}" for r in user["roles"]
+        )
+        seat = "; a paid seat" if user["paid_seat"] else ""
+        click.echo(f"held: {user['userName']}: {roles or 'no role change'}{seat}")

@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, NoReturn
 
 import click
 from flask.cli import AppGroup
 
 from app.admin import documents, queries
-from app.cli.common import echo_rows, json_option, org_option, org_service
+from app.cli.common import echo_json, echo_rows, json_option, org_option, org_service
 from app.models import HeldChange
 from app.provisioning import ProvisioningService
 
 held_cli = AppGroup("held", help="Changes held by the mass-grant guard.")
+# The exit status of `rule add`, `rule edit` and `default-role set` when the guard held the
+# change: it is recorded but not in force (1 is a refusal, 2 a usage error).
+HELD_EXIT_STATUS = 3
+
+
+def exit_held(document: dict[str, Any], slug: str, as_json: bool = False) -> NoReturn:
+    """Report a change the guard held (its id, why, how to confirm) and exit with
+    HELD_EXIT_STATUS; its transaction is already committed."""
+    if as_json:
+        echo_json({"held": document})
+    else:
+        click.echo(
+            f"held {document['id']}: not in force until confirmed "
+            f"({'; '.join(document['reasons'])}); "
+            f"confirm with: blue-provisioning held confirm --org {slug} --id {document['id']}"
+        )
+    raise click.exceptions.Exit(HELD_EXIT_STATUS)
 
 
 @held_cli.command("list")
@@ -41,7 +59,8 @@ def held_list(slug: str, status: str, limit: int, as_json: bool) -> None:
         rows,
         as_json,
         lambda row: (
-            f"{row['id']}  {row['status']:<9} {row['created_at']}  {row['user_count']} users, "
+            f"{row['id']}  {row['status']:<9} {row['kind']:<12} {row['created_at']}  "
+            f"{row['user_count']} users, "
             f"{row['new_paid_seats']} new paid seats: {'; '.join(row['reasons'])}"
         ),
     )

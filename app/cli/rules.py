@@ -18,6 +18,8 @@ from app.cli.common import (
     org_option,
     org_service,
 )
+from app.cli.held import exit_held
+from app.models import HeldChange
 
 rule_cli = AppGroup("rule", help="Mapping rules: IdP group → role in a project.")
 
@@ -30,10 +32,15 @@ rule_cli = AppGroup("rule", help="Mapping rules: IdP group → role in a project
 @click.option("--project", default="*", show_default=True, help="Project key, or * for all.")
 @click.option("--priority", type=int, default=0, show_default=True, help="Breaks rank ties.")
 def rule_add(slug: str, group: str, match: str, role: str, project: str, priority: int) -> None:
-    """Add a mapping rule; prints its id."""
+    """Add a mapping rule; prints its id. When the mass-grant guard holds its grants the rule
+    is staged, not in force: prints `held <id>: …` and exits with status 3."""
     rule = RuleInput(group=group, role=role, match=match, project=project, priority=priority)
     with org_service(slug) as service:
-        rule_id = str(changes.create_rule(service, rule).id)
+        result = changes.create_rule(service, rule)
+        held = documents.held_change(result) if isinstance(result, HeldChange) else None
+        rule_id = str(result.id)
+    if held is not None:
+        exit_held(held, slug)
     click.echo(rule_id)
 
 
@@ -104,7 +111,9 @@ def rule_edit(
     rebind: bool,
     as_json: bool,
 ) -> None:
-    """Change some fields of a mapping rule, or rebind it to a group."""
+    """Change some fields of a mapping rule, or rebind it to a group. When the mass-grant
+    guard holds the edit's grants the whole edit is staged (the rule stays as it was): prints
+    `held <id>: …` and exits with status 3."""
     edit = RuleEdit(
         group=group, role=role, match=match, project=project, priority=priority, rebind=rebind
     )
@@ -113,7 +122,13 @@ def rule_edit(
             "--group", "--match", "--role", "--project", "--priority", "--rebind"
         )
     with org_service(slug) as service:
-        row = documents.rule(changes.edit_rule(service, rule_id, edit), service.catalogue())
+        result = changes.edit_rule(service, rule_id, edit)
+        if isinstance(result, HeldChange):
+            held = documents.held_change(result)
+        else:
+            row = documents.rule(result, service.catalogue())
+    if isinstance(result, HeldChange):
+        exit_held(held, slug, as_json)
     if as_json:
         echo_json(row)
         return

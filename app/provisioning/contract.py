@@ -87,18 +87,39 @@ def _contract_snapshot(org: Organization) -> dict[str, Any]:
 
 
 def set_guard_thresholds(
-    scope: Scope, max_new_paid_seats: int, max_new_paid_share: float, max_new_project_admins: int
+    scope: Scope,
+    max_new_paid_seats: int,
+    max_new_paid_share: float,
+    max_new_project_admins: int,
+    *,
+    window_minutes: int | None = None,
+    max_new_paid_seats_in_window: int | None = None,
 ) -> None:
-    """Configure the mass-grant guard."""
+    """Configure the mass-grant guard: the limits per change and request, and the sliding
+    window (None keeps the window's current setting; 0 minutes turns it off)."""
+    org = scope.organization
+    window = org.guard_window_minutes if window_minutes is None else window_minutes
+    in_window = (
+        org.guard_max_new_paid_seats_in_window
+        if max_new_paid_seats_in_window is None
+        else max_new_paid_seats_in_window
+    )
     try:
-        licensing.GuardThresholds(max_new_paid_seats, max_new_paid_share, max_new_project_admins)
+        licensing.GuardThresholds(
+            max_new_paid_seats,
+            max_new_paid_share,
+            max_new_project_admins,
+            window_minutes=window,
+            max_new_paid_seats_in_window=in_window,
+        )
     except licensing.LicensingError as error:
         raise InvalidChangeError(str(error)) from None
-    org = scope.organization
     before = _guard_snapshot(org)
     org.guard_max_new_paid_seats = max_new_paid_seats
     org.guard_max_new_paid_share = max_new_paid_share
     org.guard_max_new_project_admins = max_new_project_admins
+    org.guard_window_minutes = window
+    org.guard_max_new_paid_seats_in_window = in_window
     after = _guard_snapshot(org)
     if after != before:
         events.record(
@@ -111,4 +132,6 @@ def _guard_snapshot(org: Organization) -> dict[str, Any]:
         "max_new_paid_seats": org.guard_max_new_paid_seats,
         "max_new_paid_share": org.guard_max_new_paid_share,
         "max_new_project_admins": org.guard_max_new_project_admins,
+        "window_minutes": org.guard_window_minutes,
+        "max_new_paid_seats_in_window": org.guard_max_new_paid_seats_in_window,
     }

@@ -107,6 +107,9 @@ class Scope:
         self.actor = actor
         self.recorder = recorder
         self._org_locked = False
+        # Users this scope gave a new paid seat: the guard counts per request, and a SCIM
+        # /Bulk is one request (one scope), however many operations it holds.
+        self.paid_seats_granted: set[str] = set()
         self._rules: list[licensing.MappingRule] | None = None
         self._catalogue: licensing.RoleCatalogue | None = None
         self._resolver: licensing.RoleResolver | None = None

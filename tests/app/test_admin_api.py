@@ -409,6 +409,8 @@ def test_contract_show_and_partial_update(api: Api) -> None:
             "max_new_paid_seats": 50,
             "max_new_paid_share": 0.2,
             "max_new_project_admins": 10,
+            "window_minutes": 10,
+            "max_new_paid_seats_in_window": 100,
         },
     }
     updated = api.ok(
@@ -446,6 +448,8 @@ def test_guard_thresholds(api: Api) -> None:
         "max_new_paid_seats": 5,
         "max_new_paid_share": 0.2,
         "max_new_project_admins": 10,
+        "window_minutes": 10,
+        "max_new_paid_seats_in_window": 100,
     }
     assert api.ok("GET", "/contract")["guard"] == updated
     assert_error(api.put("/settings/guard", {"max_new_paid_share": 1.5}), 400)
@@ -559,8 +563,9 @@ def test_dry_run_errors_write_nothing(api: Api, session: Session) -> None:
 def held_mass_grant(api: Api, service: ProvisioningService) -> tuple[list[User], dict[str, Any]]:
     users = people(service, "Everyone", 3)
     api.ok("PUT", "/settings/guard", {"max_new_paid_seats": 1, "max_new_paid_share": 1.0})
-    api.ok("POST", "/rules", {"group": "Everyone", "role": "Team Member"}, 201)
+    accepted = api.ok("POST", "/rules", {"group": "Everyone", "role": "Team Member"}, 202)
     [held] = api.ok("GET", "/held-changes?status=held")["held_changes"]
+    assert accepted["held"]["id"] == held["id"]
     return users, held
 
 
@@ -693,3 +698,66 @@ def test_seat_history(api: Api, service: ProvisioningService) -> None:
     assert_error(api.get("/seats/history?start=2020-01-05&end=2020-01-01"), 400)
     assert_error(api.get("/seats/history?start=yesterday"), 400, "invalid_request")
     assert_error(api.get("/seats/history?start=1900-01-01&end=2020-01-01"), 400)
+
+
+# ------------------------------------- staged held changes (issue #13, item 1)
+
+
+def test_held_rule_changes_and_default_role_are_answered_202_and_not_in_force(
+    api: Api, service: ProvisioningService, session: Session
+) -> None:
+    users = people(service, "Everyone", 3)
+    api.ok("PUT", "/settings/guard", {"max_new_paid_seats": 1, "max_new_paid_share": 1.0})
+    created = api.ok("POST", "/rules", {"group": "Everyone", "role": "Team Member"}, 202)["held"]
+    assert created["kind"] == "rule_create" and created["status"] == "held"
+    assert created["change"]["rule"]["role"] == "team_member"
+    assert "3 new paid seats exceed the limit of 1" in created["reasons"]
+    assert api.ok("GET", "/rules")["rules"] == []
+    rule = api.ok("POST", "/rules", {"group": "Everyone", "role": "View Only"}, 201)
+    edited = api.ok("PATCH", f"/rules/{rule['id']}", {"role": "Team Member"}, 202)["held"]
+    assert edited["kind"] == "rule_update" and edited["change"]["rule_id"] == rule["id"]
+    replaced = api.ok(
+        "PUT", f"/rules/{rule['id']}", {"group": "Everyone", "role": "Team Member"}, 202
+    )["held"]
+    assert replaced["kind"] == "rule_update"
+    assert api.ok("GET", f"/rules/{rule['id']}")["role"] == "view_only"
+    api.ok("DELETE", f"/rules/{rule['id']}", status=204)
+    default = api.ok("PUT", "/settings/default-role", {"role": "Team Member"}, 202)["held"]
+    assert default["kind"] == "default_role"
+    assert api.ok("GET", "/settings/default-role")["role"] is None
+    assert all(roles_of(session, u) == {} for u in users)
+    gone = assert_error(api.post(f"/held-changes/{edited['id']}/confirm"), 409, "conflict")
+    assert "was deleted" in gone
+    assert api.ok("GET", f"/held-changes/{edited['id']}")["status"] == "held"
+    api.ok("POST", f"/held-changes/{default['id']}/confirm")
+    assert api.ok("GET", "/settings/default-role")["role"] == "team_member"
+    assert all(roles_of(session, u) == {"*": "team_member"} for u in users)
+
+
+def test_guard_window_settings(api: Api) -> None:
+    updated = api.ok(
+        "PUT", "/settings/guard", {"window_minutes": 5, "max_new_paid_seats_in_window": 20}
+    )
+    assert (updated["window_minutes"], updated["max_new_paid_seats_in_window"]) == (5, 20)
+    assert api.ok("GET", "/settings/guard") == updated
+    assert_error(api.put("/settings/guard", {"window_minutes": -1}), 400, "invalid_change")
+    assert_error(api.put("/settings/guard", {"window_minutes": "5"}), 400, "invalid_request")
+    assert api.ok("GET", "/settings/guard") == updated
+
+
+def test_dry_run_during_a_hold_counts_only_what_would_apply(
+    api: Api, service: ProvisioningService
+) -> None:
+    users = people(service, "Everyone", 3)
+    api.ok("PUT", "/settings/guard", {"max_new_paid_seats": 1})
+    result = api.ok(
+        "POST", "/dry-run", {"add_rules": [{"group": "Everyone", "role": "Team Member"}]}
+    )
+    assert result["totals"]["after"] == result["totals"]["before"]
+    assert result["changed_users"] == 0
+    held = {u["userName"]: u for u in result["held"]}
+    assert set(held) == {u.user_name for u in users}
+    assert all(u["paid_seat"] for u in held.values())
+    assert held[users[0].user_name]["roles"] == [
+        {"project": "*", "before": None, "after": "team_member", "change": "added"}
+    ]

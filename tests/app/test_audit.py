@@ -182,7 +182,7 @@ def test_large_changes_are_sealed_as_written_and_savepoints_keep_the_chain_whole
 ) -> None:
     org = provisioning.create_organization(session, "Acme", "acme", paid_seats=1000)
     service = ProvisioningService(session, org, ACTOR)
-    service.set_guard_thresholds(10_000, 1.0, 10_000)
+    service.set_guard_thresholds(10_000, 1.0, 10_000, window_minutes=0)
     users = [service.create_user(UserSpec(user_name=f"u{i}@acme.example")) for i in range(150)]
     service.create_group(GroupSpec("Everyone", member_ids=[str(u.id) for u in users]))
     # 150 grants and 150 seat changes: one batch over audit.SEAL_ON_WRITE, sealed on write.

@@ -64,6 +64,7 @@ def build_world(session: Session, org: Organization) -> World:
     service.create_custom_role("lead", "Lead", 350)
     engineering = service.create_group(GroupSpec("Engineering"))
     rule = service.create_rule(RuleSpec("displayName", "Engineering", "team_member"))
+    assert isinstance(rule, MappingRule)
     alice = service.create_user(UserSpec("alice@acme.example"))
     bob = service.create_user(UserSpec("bob@acme.example"))
     dave = service.create_user(UserSpec("dave@acme.example", is_active=False))

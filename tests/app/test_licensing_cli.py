@@ -239,6 +239,8 @@ def test_contract_set_and_show(runner: FlaskCliRunner) -> None:
             "max_new_paid_seats": 50,
             "max_new_paid_share": 0.2,
             "max_new_project_admins": 10,
+            "window_minutes": 10,
+            "max_new_paid_seats_in_window": 100,
         },
     }
     assert "600 paid seats" in ok(runner, "contract", "show", "--org", "acme")
@@ -382,7 +384,10 @@ def test_default_role(
 def hold_a_mass_grant(runner: FlaskCliRunner, service: ProvisioningService) -> list[User]:
     users = people(service, "Everyone", 3)
     ok(runner, "guard", "set", "--org", "acme", "--max-new-paid-seats", "1")
-    add_rule(runner, "Everyone", "Team Member")
+    held = run(
+        runner, "rule", "add", "--org", "acme", "--group", "Everyone", "--role", "Team Member"
+    )
+    assert held.exit_code == 3 and held.output.startswith("held "), held.output
     return users
 
 
@@ -473,3 +478,80 @@ def test_bad_dry_run_input_is_refused(runner: FlaskCliRunner, session: Session) 
     assert "not found" in refused(runner, "dry-run", "--org", "acme", "--remove-rule", "nope")
     refused(runner, "dry-run", "--org", "acme", "--default-role", "client", "--no-default-role")
     assert snapshot(session) == before
+
+
+# ------------------------------------- staged held changes (issue #13, item 1)
+
+
+def held_line(runner: FlaskCliRunner, *args: str) -> str:
+    """The command was held: exit status 3 and one `held <id>: …` line; returns the id."""
+    result = run(runner, *args)
+    assert result.exit_code == 3, result.output
+    [line] = result.output.splitlines()
+    assert line.startswith("held ") and "not in force until confirmed" in line
+    return line.split()[1].rstrip(":")
+
+
+def test_rule_add_edit_and_default_role_say_when_held(
+    runner: FlaskCliRunner, service: ProvisioningService, session: Session
+) -> None:
+    users = people(service, "Everyone", 3)
+    loners = people(service, "Loners", 3, "loner")
+    ok(runner, "guard", "set", "--org", "acme", "--max-new-paid-seats", "1")
+    created = held_line(
+        runner, "rule", "add", "--org", "acme", "--group", "Everyone", "--role", "Team Member"
+    )
+    assert ok_json(runner, "rule", "list", "--org", "acme") == []
+    rule_id = add_rule(runner, "Everyone", "View Only")
+    edited = held_line(
+        runner, "rule", "edit", "--org", "acme", "--id", rule_id, "--role", "Team Member"
+    )
+    as_json = run(
+        runner, "rule", "edit", "--org", "acme", "--id", rule_id, "--role", "Team Member", "--json"
+    )
+    assert as_json.exit_code == 3 and json.loads(as_json.output)["held"]["kind"] == "rule_update"
+    default = held_line(runner, "default-role", "set", "--org", "acme", "--role", "Team Member")
+    assert all(roles_of(session, u) == {} for u in loners)
+    listed = {h["id"]: h["kind"] for h in ok_json(runner, "held", "list", "--org", "acme")}
+    assert {created, edited, default} <= set(listed)
+    assert listed[default] == "default_role"
+    assert ok_json(runner, "default-role", "show", "--org", "acme")["role"] is None
+    assert all(roles_of(session, u) == {} for u in loners)
+    assert all(roles_of(session, u) == {"*": "view_only"} for u in users)
+    ok(runner, "held", "discard", "--org", "acme", "--id", edited)
+    assert all(roles_of(session, u) == {"*": "view_only"} for u in users)
+    ok(runner, "held", "confirm", "--org", "acme", "--id", created)
+    assert all(roles_of(session, u) == {"*": "team_member"} for u in users)
+
+
+def test_guard_set_window(runner: FlaskCliRunner, service: ProvisioningService) -> None:
+    shown = json.loads(
+        ok(
+            runner,
+            "guard",
+            "set",
+            "--org",
+            "acme",
+            "--window-minutes",
+            "5",
+            "--max-new-paid-seats-in-window",
+            "20",
+        )
+    )
+    assert (shown["window_minutes"], shown["max_new_paid_seats_in_window"]) == (5, 20)
+    assert "at most 1440" in refused(
+        runner, "guard", "set", "--org", "acme", "--window-minutes", "2000"
+    )
+
+
+def test_dry_run_shows_held_grants_as_held(
+    runner: FlaskCliRunner, service: ProvisioningService
+) -> None:
+    people(service, "Everyone", 3)
+    ok(runner, "guard", "set", "--org", "acme", "--max-new-paid-seats", "1")
+    output = ok(
+        runner, "dry-run", "--org", "acme", "--add-rule", "displayName:Everyone:Team Member:*"
+    )
+    assert "0 users would change" in output
+    assert "paid          0 → 0" in output
+    assert output.count("held: ") == 3 and "*: - → team_member; a paid seat" in output

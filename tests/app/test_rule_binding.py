@@ -46,6 +46,13 @@ ACTOR = Actor(kind="system", label="test")
 ENTRA_GROUP_ID = "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159"
 
 
+def in_force(service: ProvisioningService, spec: RuleSpec) -> MappingRule:
+    """A rule the guard lets through: written and in force at once."""
+    rule = service.create_rule(spec)
+    assert isinstance(rule, MappingRule)
+    return rule
+
+
 @pytest.fixture
 def service(session: Session, organization: tuple[Organization, str]) -> ProvisioningService:
     return ProvisioningService(session, organization[0], ACTOR)
@@ -125,7 +132,7 @@ class Team:
 def make_team(scim: ScimClient, service: ProvisioningService, session: Session, idp: Idp) -> Team:
     users = [scim.create_user(f"dev{n}@acme.example")["id"] for n in range(3)]
     group = scim.create_group("Engineering", users, **idp.group_attributes(0))
-    rule = service.create_rule(RuleSpec("displayName", "Engineering", "team_member"))
+    rule = in_force(service, RuleSpec("displayName", "Engineering", "team_member"))
     service.set_guard_thresholds(
         max_new_paid_seats=1, max_new_paid_share=1.0, max_new_project_admins=10
     )
@@ -281,7 +288,7 @@ def test_entra_recreating_the_same_object_brings_the_rule_back(
 def test_a_display_name_rule_written_first_binds_when_the_group_is_created(
     scim: ScimClient, service: ProvisioningService, session: Session
 ) -> None:
-    rule = service.create_rule(RuleSpec("displayName", "Design", "team_member"))
+    rule = in_force(service, RuleSpec("displayName", "Design", "team_member"))
     session.commit()
     user = scim.create_user("ux@acme.example")["id"]
     group = scim.create_group("design", [user])
@@ -298,7 +305,7 @@ def test_a_display_name_rule_written_first_binds_when_the_group_is_created(
 def test_an_external_id_rule_written_first_binds_when_the_group_is_created(
     scim: ScimClient, service: ProvisioningService, session: Session
 ) -> None:
-    rule = service.create_rule(RuleSpec("externalId", ENTRA_GROUP_ID, "client"))
+    rule = in_force(service, RuleSpec("externalId", ENTRA_GROUP_ID, "client"))
     session.commit()
     user = scim.create_user("c@acme.example")["id"]
     group = scim.create_group("Contractors", [user], externalId=ENTRA_GROUP_ID)
@@ -314,7 +321,7 @@ def test_an_external_id_rule_written_first_binds_when_the_group_is_created(
 def test_sso_just_in_time_group_creation_binds_a_waiting_rule(
     service: ProvisioningService, session: Session
 ) -> None:
-    rule = service.create_rule(RuleSpec("displayName", "Sales", "team_member"))
+    rule = in_force(service, RuleSpec("displayName", "Sales", "team_member"))
     connection = service.create_connection("IdP", "oidc", {}, {})
     claims = LoginClaims(subject="s-1", email="rep@acme.example", groups=["Sales"])
     user = service.login(connection, claims)
@@ -329,7 +336,7 @@ def test_a_rename_onto_an_unbound_rule_binds_it_and_grants(
     service: ProvisioningService, session: Session
 ) -> None:
     team = service.create_group(GroupSpec("Team"))
-    rule = service.create_rule(RuleSpec("displayName", "Engineering", "team_member"))
+    rule = in_force(service, RuleSpec("displayName", "Engineering", "team_member"))
     user = service.create_user(UserSpec("r@acme.example"))
     service.replace_group(team.id, GroupSpec("Team", member_ids=[str(user.id)]))
     assert roles_of(session, user.id) == {}
@@ -344,7 +351,7 @@ def test_a_group_taking_the_name_of_a_rule_bound_elsewhere_gets_nothing(
     service: ProvisioningService, session: Session
 ) -> None:
     engineering = service.create_group(GroupSpec("Engineering"))
-    rule = service.create_rule(RuleSpec("displayName", "Engineering", "team_member"))
+    rule = in_force(service, RuleSpec("displayName", "Engineering", "team_member"))
     service.update_group(engineering.id, GroupSpec("Platform"))
     user = service.create_user(UserSpec("o@acme.example"))
     other = service.create_group(GroupSpec("Engineering", member_ids=[str(user.id)]))
@@ -360,7 +367,7 @@ def test_id_rules_are_never_bound_and_work_as_before(
 ) -> None:
     user = service.create_user(UserSpec("i@acme.example"))
     group = service.create_group(GroupSpec("Ops", member_ids=[str(user.id)]))
-    rule = service.create_rule(RuleSpec("id", str(group.id), "client"))
+    rule = in_force(service, RuleSpec("id", str(group.id), "client"))
     assert rule.bound_group_id is None and roles_of(session, user.id) == {"*": "client"}
     service.update_group(group.id, GroupSpec("Operations"))
     assert roles_of(session, user.id) == {"*": "client"}
@@ -421,7 +428,7 @@ def test_cli_rebind_without_a_group_of_that_name_is_refused(
     runner: FlaskCliRunner, service: ProvisioningService, session: Session
 ) -> None:
     engineering = service.create_group(GroupSpec("Engineering"))
-    rule = service.create_rule(RuleSpec("displayName", "Engineering", "team_member"))
+    rule = in_force(service, RuleSpec("displayName", "Engineering", "team_member"))
     service.update_group(engineering.id, GroupSpec("Platform"))
     session.commit()
     result = runner.invoke(args=["rule", "edit", "--org", "acme", "--id", str(rule.id), "--rebind"])

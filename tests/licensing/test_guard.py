@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 
 from licensing import (
@@ -148,3 +150,56 @@ def test_revocations_are_never_held(users: int) -> None:
 def test_thresholds_are_validated(seats: int, share: float, admins: int) -> None:
     with pytest.raises(InvalidValueError):
         GuardThresholds(seats, share, admins)
+
+
+WINDOWED = GuardThresholds(
+    max_new_paid_seats=10,
+    max_new_paid_share=1.0,
+    max_new_project_admins=2,
+    window_minutes=10,
+    max_new_paid_seats_in_window=20,
+)
+
+
+@pytest.mark.parametrize(
+    ("new_paid", "in_request", "in_window", "thresholds", "reasons"),
+    [
+        (1, 9, 9, WINDOWED, ()),
+        # One request of many small changes counts as one change.
+        (
+            1,
+            10,
+            10,
+            WINDOWED,
+            ("11 new paid seats exceed the limit of 10 (10 earlier in this request)",),
+        ),
+        # Many requests within the window.
+        (1, 0, 20, WINDOWED, ("21 new paid seats within 10 minutes exceed the limit of 20",)),
+        # The window turned off.
+        (1, 0, 500, replace(WINDOWED, window_minutes=0), ()),
+        # A change that grants no paid seat is never held by what came before it.
+        (0, 50, 500, WINDOWED, ()),
+    ],
+)
+def test_guard_counts_the_request_and_the_window(
+    new_paid: int,
+    in_request: int,
+    in_window: int,
+    thresholds: GuardThresholds,
+    reasons: tuple[str, ...],
+) -> None:
+    decision = evaluate_guard(
+        fake_split(new_paid, 0),
+        1000,
+        thresholds,
+        earlier_in_request=in_request,
+        earlier_in_window=in_window,
+    )
+    assert (decision.is_held, decision.reasons) == (bool(reasons), reasons)
+    assert decision.new_paid_seats == new_paid
+
+
+@pytest.mark.parametrize(("minutes", "limit"), [(-1, 10), (10, -1), (24 * 60 + 1, 10)])
+def test_window_thresholds_are_validated(minutes: int, limit: int) -> None:
+    with pytest.raises(InvalidValueError):
+        GuardThresholds(1, 0.1, 1, window_minutes=minutes, max_new_paid_seats_in_window=limit)

@@ -13,6 +13,7 @@ from sqlalchemy import select
 import licensing
 from app.db import utcnow
 from app.models import SeatKind, User
+from app.provisioning.access.guard import Verdict, assess
 from app.provisioning.access.guard import guard as guard_grants
 from app.provisioning.access.plan import AccessPlan, plan_access
 from app.provisioning.access.writes import WRITE_BATCH, AccessWrites, write_access
@@ -28,15 +29,37 @@ def recompute(scope: Scope, user_ids: Iterable[UUID], reason: str, guard: bool =
     Grants of a change too large for the mass-grant guard are held for an admin; its
     revocations always apply at once.
     """
+    plans = _plans(scope, user_ids)
+    if guard:
+        plans = guard_grants(scope, plans, reason)
+    _apply_all(scope, plans, reason)
+
+
+def recompute_unless_held(scope: Scope, user_ids: Iterable[UUID], reason: str) -> Verdict | None:
+    """Recompute these users, unless the guard would hold the change's grants: then write
+    nothing and return its verdict, for the caller to stage the whole change."""
+    plans = _plans(scope, user_ids)
+    verdict = assess(scope, plans)
+    if verdict is None:
+        _apply_all(scope, plans, reason)
+    return verdict
+
+
+def _plans(scope: Scope, user_ids: Iterable[UUID]) -> list[AccessPlan]:
+    """The users' current and desired access, read under the seat counter's lock."""
     ids = sorted(set(user_ids), key=attrgetter("int"))  # UUID order, sorted in C
     if not ids:
-        return
+        return []
     # Seats and pending marks change only under the seat counter's lock: take it before
     # reading them, or a promotion committed meanwhile goes unseen and the count drifts.
     scope.lock_seats_if_in_play()
-    plans = plan_access(scope, ids)
-    if guard:
-        plans = guard_grants(scope, plans, reason)
+    return plan_access(scope, ids)
+
+
+def _apply_all(scope: Scope, plans: list[AccessPlan], reason: str) -> None:
+    """Decide and write every plan; promote pending users when a paid seat was freed."""
+    if not plans:
+        return
     freed = False
     writes = AccessWrites()
     for plan in plans:
@@ -93,6 +116,7 @@ def _apply(scope: Scope, plan: AccessPlan, reason: str, writes: AccessWrites) ->
     released = holds_paid and new_seat != SeatKind.PAID
     if new_seat == SeatKind.PAID and not holds_paid:
         scope.organization.paid_seat_count += 1
+        scope.paid_seats_granted.add(str(user.id))
     elif released:
         scope.organization.paid_seat_count -= 1
     if scope.recorder is not None:

@@ -7,12 +7,17 @@ from app.provisioning.access.plan import AccessPlan
 
 
 class AccessRecorder:
-    """Given to a dry run's scope: recompute reports every user it decides for, and the
-    guard shows held grants as if they applied (the held-change row says they would wait)."""
+    """Given to a dry run's scope: recompute reports every user it decides for (as really
+    decided: without the grants the guard holds), and the guard reports what it holds."""
 
     def __init__(self) -> None:
         self.before: dict[str, licensing.UserAccess] = {}
         self.after: dict[str, licensing.UserAccess] = {}
+        self.holds: list[licensing.HeldGrants] = []
+
+    def held(self, grants: licensing.HeldGrants) -> None:
+        """Note grants the guard holds: shown as held, not counted as applied."""
+        self.holds.append(grants)
 
     def decided(self, plan: AccessPlan, decision: licensing.SeatDecision) -> None:
         """Note a user's access before the change (the first time) and as now decided."""
@@ -27,5 +32,5 @@ class AccessRecorder:
         )
 
     def result(self, totals: licensing.SeatTotals) -> licensing.DryRunResult:
-        """Who would change, and the seat totals before and after."""
-        return licensing.diff_access(self.before, self.after, totals)
+        """Who would change, the seat totals before and after, and what would be held."""
+        return licensing.diff_access(self.before, self.after, totals, self.holds)

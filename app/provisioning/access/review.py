@@ -8,7 +8,7 @@ from uuid import UUID
 
 from sqlalchemy import select
 
-from app.models import HeldChange, User
+from app.models import HeldChange, HeldKind, User
 from app.provisioning.access.plan import AccessPlan, plan_access
 from app.provisioning.scope import BATCH, Scope
 
@@ -37,11 +37,15 @@ def drift(scope: Scope) -> Iterator[dict[str, Any]]:
 
 
 def _users_with_held_grants(scope: Scope) -> set[str]:
+    """Users whose grants a directory change's hold keeps back (a staged rule or default
+    role is not in force, so it explains no drift)."""
     return {
         user_id
         for ids in scope.session.scalars(
             select(HeldChange.user_ids).where(
-                HeldChange.org_id == scope.org_id, HeldChange.status == "held"
+                HeldChange.org_id == scope.org_id,
+                HeldChange.status == "held",
+                HeldChange.kind == HeldKind.DIRECTORY.value,
             )
         )
         for user_id in ids
