@@ -256,6 +256,29 @@ class Membership(Base):
     __table_args__ = (Index("ix_memberships_user_id", "user_id", "group_id"),)
 
 
+class OutboxEvent(Base):
+    """A change Blue acts on, in the state it leaves (not a diff), written by the provisioning
+    package's `events` module in the change's own transaction and numbered per organization
+    (`seq`) in commit order when that transaction commits. Webhooks and the pull feed read it;
+    `id` is the event's stable id (Standard Webhooks' `webhook-id`, the idempotency key)."""
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid4)
+    org_id: Mapped[UUID] = mapped_column(ForeignKey("organizations.id"))
+    # None until the transaction commits: only committed events have a place in the order.
+    seq: Mapped[int | None] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[UUID | None]
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_outbox_events_org_id_seq", "org_id", "seq", unique=True),
+        Index("ix_outbox_events_user_id", "user_id", "seq"),
+    )
+
+
 class AuditEvent(Base):
     """One recorded change; rows are only ever appended."""
 
