@@ -71,6 +71,12 @@ class Action(StrEnum):
     HANDOFF_KEY_CREATED = "handoff.key_created"
     HANDOFF_KEY_RETIRED = "handoff.key_retired"
 
+    WEBHOOK_CREATED = "webhook.created"
+    WEBHOOK_UPDATED = "webhook.updated"
+    WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"
+    WEBHOOK_DELETED = "webhook.deleted"
+    WEBHOOK_REPLAYED = "webhook.replayed"
+
 
 class Target(StrEnum):
     """What an event is about (its `target_type`)."""
@@ -85,6 +91,7 @@ class Target(StrEnum):
     HELD_CHANGE = "held_change"
     TOKEN = "token"
     SIGNING_KEY = "signing_key"
+    WEBHOOK = "webhook"
 
 
 class UserKey:

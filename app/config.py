@@ -16,6 +16,11 @@ DEFAULT_SCIM_MAX_RESULTS = 1000
 DEFAULT_BULK_MAX_OPERATIONS = 1000
 DEFAULT_BULK_MAX_PAYLOAD_BYTES = 1_048_576
 DEFAULT_SCIM_RATE_LIMIT = 6000
+DEFAULT_WEBHOOK_MAX_ATTEMPTS = 30
+DEFAULT_WEBHOOK_TIMEOUT_SECONDS = 10
+DEFAULT_WEBHOOK_POLL_MS = 200
+DEFAULT_WEBHOOK_BACKOFF_SECONDS = 5
+DEFAULT_WEBHOOK_BACKOFF_MAX_SECONDS = 3600
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -41,6 +46,14 @@ class Settings:
     scim_bulk_max_payload_bytes: int = DEFAULT_BULK_MAX_PAYLOAD_BYTES
     # Requests per minute per SCIM token; 0 turns the limit off.
     scim_rate_limit: int = DEFAULT_SCIM_RATE_LIMIT
+    # Webhook delivery (app/delivery): hosts or networks the worker may reach although they are
+    # private, loopback or link-local (refused in production otherwise: SSRF).
+    webhook_allow_hosts: tuple[str, ...] = ()
+    webhook_max_attempts: int = DEFAULT_WEBHOOK_MAX_ATTEMPTS
+    webhook_timeout_seconds: int = DEFAULT_WEBHOOK_TIMEOUT_SECONDS
+    webhook_poll_ms: int = DEFAULT_WEBHOOK_POLL_MS
+    webhook_backoff_seconds: int = DEFAULT_WEBHOOK_BACKOFF_SECONDS
+    webhook_backoff_max_seconds: int = DEFAULT_WEBHOOK_BACKOFF_MAX_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Self:
@@ -74,6 +87,24 @@ class Settings:
             ),
             scim_rate_limit=_int(
                 env, "BLUE_SCIM_RATE_LIMIT", DEFAULT_SCIM_RATE_LIMIT, allow_zero=True
+            ),
+            webhook_allow_hosts=tuple(
+                host.strip().lower()
+                for host in env.get("BLUE_WEBHOOK_ALLOW_HOSTS", "").split(",")
+                if host.strip()
+            ),
+            webhook_max_attempts=_int(
+                env, "BLUE_WEBHOOK_MAX_ATTEMPTS", DEFAULT_WEBHOOK_MAX_ATTEMPTS
+            ),
+            webhook_timeout_seconds=_int(
+                env, "BLUE_WEBHOOK_TIMEOUT_SECONDS", DEFAULT_WEBHOOK_TIMEOUT_SECONDS
+            ),
+            webhook_poll_ms=_int(env, "BLUE_WEBHOOK_POLL_MS", DEFAULT_WEBHOOK_POLL_MS),
+            webhook_backoff_seconds=_int(
+                env, "BLUE_WEBHOOK_BACKOFF_SECONDS", DEFAULT_WEBHOOK_BACKOFF_SECONDS
+            ),
+            webhook_backoff_max_seconds=_int(
+                env, "BLUE_WEBHOOK_BACKOFF_MAX_SECONDS", DEFAULT_WEBHOOK_BACKOFF_MAX_SECONDS
             ),
         )
         settings.validate()

@@ -38,6 +38,7 @@ from app.models import (
     MappingRule,
     Organization,
     User,
+    WebhookEndpoint,
 )
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 
 # Rows per statement when ids travel in an IN list.
 BATCH = 1000
-Scoped = TypeVar("Scoped", User, Group, IdpConnection, MappingRule, HeldChange)
+Scoped = TypeVar("Scoped", User, Group, IdpConnection, MappingRule, HeldChange, WebhookEndpoint)
 _T = TypeVar("_T")
 _Ts = TypeVarTuple("_Ts")
 

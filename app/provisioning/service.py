@@ -15,7 +15,16 @@ import licensing
 from app import reporting
 from app.audit import Actor
 from app.models import Organization
-from app.provisioning import access, binding, catalogue, connections, contract, held, rules
+from app.provisioning import (
+    access,
+    binding,
+    catalogue,
+    connections,
+    contract,
+    held,
+    rules,
+    webhooks,
+)
 from app.provisioning import login as sso
 from app.provisioning.directory import groups, users
 from app.provisioning.scope import Scope
@@ -127,6 +136,17 @@ class ProvisioningService:
     set_guard_thresholds = Operation(contract.set_guard_thresholds)
     confirm_held = Operation(held.confirm_held)
     discard_held = Operation(held.discard_held)
+
+    # Webhook endpoints, and deliveries replayed.
+    add_webhook = Operation(webhooks.add_webhook)
+    get_webhook = Operation(webhooks.get_webhook)
+    list_webhooks = Operation(webhooks.list_webhooks)
+    set_webhook_enabled = Operation(webhooks.set_webhook_enabled)
+    rotate_webhook_secret = Operation(webhooks.rotate_webhook_secret)
+    delete_webhook = Operation(webhooks.delete_webhook)
+    list_deliveries = Operation(webhooks.list_deliveries)
+    replay_event = Operation(webhooks.replay_event)
+    replay_dead = Operation(webhooks.replay_dead)
 
     # Access as the rules have it.
     drift = Operation(access.drift)
