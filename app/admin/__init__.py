@@ -1,7 +1,9 @@
 """The admin JSON API at /api/v1: projects, custom roles, mapping rules, contract, seats
-(`api.py`), and the audit trail and the access-review reports (`review_api.py`)."""
+(`api.py`), the audit trail and the access-review reports (`review_api.py`), webhook
+endpoints and deliveries (`webhooks_api.py`)."""
 
 from app.admin.api import bp
 from app.admin.review_api import bp as review_bp
+from app.admin.webhooks_api import bp as webhooks_bp
 
-__all__ = ["bp", "review_bp"]
+__all__ = ["bp", "review_bp", "webhooks_bp"]

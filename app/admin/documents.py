@@ -8,7 +8,15 @@ from typing import Any
 
 import licensing
 from app.admin.changes import DryRun
-from app.models import CustomRole, HeldChange, MappingRule, Organization, Project
+from app.models import (
+    CustomRole,
+    HeldChange,
+    MappingRule,
+    Organization,
+    Project,
+    WebhookEndpoint,
+)
+from app.provisioning.webhooks import DeliveryView
 
 
 def _iso(value: date | datetime | None) -> str | None:
@@ -196,3 +204,34 @@ def _held_users(
         }
         for user_id, changes in sorted(grants.items())[:limit]
     ]
+
+
+def webhook(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    """An endpoint, never its secrets; `rotating_until`: the previous secret signs too until."""
+    rotating = endpoint.encrypted_previous_secret is not None
+    return {
+        "id": str(endpoint.id),
+        "url": endpoint.url,
+        "events": endpoint.event_types,
+        "enabled": endpoint.is_enabled,
+        "rotating_until": _iso(endpoint.previous_secret_until) if rotating else None,
+        "created_at": _iso(endpoint.created_at),
+    }
+
+
+def delivery(view: DeliveryView) -> dict[str, Any]:
+    """A delivery of one event to one endpoint, with its last attempt's answer."""
+    row = view.delivery
+    return {
+        "event_id": str(row.event_id),
+        "type": view.event_type,
+        "seq": row.seq,
+        "webhook_id": str(row.endpoint_id),
+        "url": view.url,
+        "state": row.state,
+        "attempts": row.attempts,
+        "last_status": row.last_status,
+        "last_error": row.last_error,
+        "next_attempt_at": _iso(row.next_attempt_at),
+        "delivered_at": _iso(row.delivered_at),
+    }

@@ -22,6 +22,8 @@ from app.cli import (
     seats,
     tokens,
     users,
+    webhooks,
+    worker,
 )
 from app.cli.common import (
     cli_actor,
@@ -51,6 +53,8 @@ COMMAND_GROUPS: tuple[click.Command, ...] = (
     held.held_cli,
     dry_run.dry_run,
     reports.report_cli,
+    webhooks.webhook_cli,
+    worker.worker_command,
 )
 
 __all__ = [

@@ -27,8 +27,8 @@ from tests.app.webhooks.support import (
     SECRET_KEY,
     Clock,
     Received,
-    Rule,
     Receiver,
+    Rule,
     add_endpoint,
     add_event,
 )
