@@ -66,6 +66,7 @@ class Receiver:
         self._answered: list[tuple[Received, int]] = []
         self.rule: Rule = accept
         self.delay = 0.0
+        self.arrivals = 0  # requests that reached the handler, answered or not yet
         self.lock = threading.Lock()
         self.port = 0
         self.server: ThreadingHTTPServer | None = None
@@ -90,6 +91,8 @@ class Receiver:
                 received = Received(
                     {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length)
                 )
+                with receiver.lock:
+                    receiver.arrivals += 1
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 status, headers = receiver.rule(received)

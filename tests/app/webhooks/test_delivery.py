@@ -19,6 +19,7 @@ from app.delivery import Worker, new_secret
 from app.models import (
     DeliveryState,
     Organization,
+    OutboxEvent,
     WebhookAttempt,
     WebhookDelivery,
 )
@@ -276,3 +277,21 @@ def test_both_secrets_sign_during_a_rotation(
     Webhook(new).verify(after.body, after.headers)
     with pytest.raises(WebhookVerificationError):
         Webhook(old).verify(after.body, after.headers)
+
+
+def test_an_event_without_its_seq_is_not_delivered_until_numbered(
+    session: Session, organization: tuple[Organization, str], receiver: Receiver, worker: Worker
+) -> None:
+    org, _ = organization
+    add_endpoint(session, org.id, receiver.url)
+    pending = OutboxEvent(org_id=org.id, seq=None, type="user.updated", payload={})
+    session.add(pending)
+    session.commit()
+
+    assert worker.run_once().queued == 0
+    assert receiver.received == []
+
+    pending.seq = 1  # numbered at commit, as the core does
+    session.commit()
+    assert worker.run_once().delivered == 1
+    assert [r.event_id for r in receiver.accepted] == [str(pending.id)]
