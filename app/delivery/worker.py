@@ -34,6 +34,7 @@ from app.models import DeliveryState
 
 log = logging.getLogger(__name__)
 CLAIM_BATCH = 10
+ERROR_PAUSE_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -92,7 +93,14 @@ class Worker:
         tally = Tally()
         idle = self.settings.webhook_poll_ms / 1000
         while not self.stop.is_set():
-            done = self.run_pass()
+            try:
+                done = self.run_pass()
+            except Exception:
+                # The database lost or failing: the leases run out, so nothing is lost;
+                # try again after a pause instead of dying in a restart loop.
+                log.exception("webhook worker pass failed", extra={"worker": self.name})
+                self.stop.wait(ERROR_PAUSE_SECONDS)
+                continue
             tally.add(done)
             if done.attempts == 0 and done.queued == 0:
                 self.stop.wait(idle)
@@ -166,7 +174,10 @@ class Worker:
             )
         except RefusedDestinationError as refused:
             return Answer(None, 0, error=f"refused: {refused}")
-        secrets = [crypto.decrypt(settings.secret_key, secret) for secret in job.encrypted_secrets]
+        try:
+            secrets = [crypto.decrypt(settings.secret_key, s) for s in job.encrypted_secrets]
+        except crypto.DecryptionError as error:
+            return Answer(None, 0, error=str(error))
         timestamp = int(utcnow().timestamp())
         headers = sign_headers(str(job.event_id), timestamp, job.body, secrets)
         return post(destination, job.body, headers, settings.webhook_timeout_seconds, utcnow)

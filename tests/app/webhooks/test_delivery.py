@@ -295,3 +295,21 @@ def test_an_event_without_its_seq_is_not_delivered_until_numbered(
     session.commit()
     assert worker.run_once().delivered == 1
     assert [r.event_id for r in receiver.accepted] == [str(pending.id)]
+
+
+def test_a_secret_that_cannot_be_decrypted_fails_the_attempt_not_the_worker(
+    app: Flask,
+    settings: Settings,
+    session: Session,
+    organization: tuple[Organization, str],
+    receiver: Receiver,
+) -> None:
+    org, _ = organization
+    add_endpoint(session, org.id, receiver.url)
+    add_event(session, org.id)
+    other_key = replace(settings, secret_key="another-secret-key-that-is-long-enough-00")
+
+    assert Worker(app.extensions["sessions"], other_key).run_once().retrying == 1
+    assert receiver.received == []
+    [delivery] = deliveries(session)
+    assert delivery.last_error is not None and "cannot be decrypted" in delivery.last_error
