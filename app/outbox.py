@@ -1,0 +1,186 @@
+"""Blue's events: queued with each change, written when its transaction commits, read in order.
+
+The provisioning package queues an event (`queue`, `queue_many`) for every change Blue acts
+on, through `app.provisioning.events`, the door that writes the audit trail. Nothing is
+written then: when the transaction commits, `app.audit`'s seal, holding the organization's
+chain head lock, numbers the organization's events from the counter in that row (`seq`) and
+writes them in one bulk INSERT (COPY for a large batch on PostgreSQL). So an event exists
+only if its change committed, and `seq` follows commit order: a transaction that numbers
+events holds the lock until it commits, so a reader that has seen seq N will never later
+see a lower number appear (the pull feed's `after=N` misses nothing).
+
+Coalescing: a user's events of one type in one transaction become one event, the last, with
+the final state, at the place of the last (a rule change and the promotion it causes
+recompute a user twice; a /Bulk may update one user twice). Events of different types stay
+apart and in order. A rolled-back savepoint takes the events queued inside it with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+from uuid import UUID, uuid4
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+from app.db import bulk_insert, utcnow
+from app.models import OutboxEvent
+
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+_QUEUED = "outbox_queued"
+_MARKS = "outbox_at_savepoints"
+
+
+class Queued(NamedTuple):
+    """An event waiting for its transaction to commit."""
+
+    org_id: UUID
+    type: str
+    user_id: UUID | None
+    payload: Mapping[str, Any]
+    at: datetime
+
+
+def queue(
+    session: Session, org_id: UUID, type_: str, user_id: UUID | None, payload: Mapping[str, Any]
+) -> None:
+    """Queue one event of this transaction."""
+    session.info.setdefault(_QUEUED, []).append(Queued(org_id, type_, user_id, payload, utcnow()))
+
+
+def queue_many(
+    session: Session,
+    org_id: UUID,
+    events: Iterable[tuple[str, UUID | None, Mapping[str, Any]]],
+) -> None:
+    """Queue many events of one organization at one instant (a rule change: 50,000 users).
+
+    Events that share one payload object share its serialization when they are written.
+    """
+    now = utcnow()
+    session.info.setdefault(_QUEUED, []).extend(
+        Queued(org_id, type_, user_id, payload, now) for type_, user_id, payload in events
+    )
+
+
+def queued_orgs(session: Session) -> set[UUID]:
+    """The organizations with events queued in this transaction."""
+    return {item.org_id for item in session.info.get(_QUEUED, ())}
+
+
+def take(session: Session) -> dict[UUID, list[Queued]]:
+    """This transaction's events, coalesced, by organization in queueing order; the queue
+    is emptied."""
+    queued: list[Queued] = session.info.pop(_QUEUED, [])
+    seen: set[tuple[UUID, str, UUID | None]] = set()
+    kept: list[Queued] = []
+    for item in reversed(queued):
+        key = (item.org_id, item.type, item.user_id)
+        if key not in seen:
+            seen.add(key)
+            kept.append(item)
+    by_org: dict[UUID, list[Queued]] = {}
+    for item in reversed(kept):
+        by_org.setdefault(item.org_id, []).append(item)
+    return by_org
+
+
+def write(session: Session, numbered: Sequence[tuple[int, Queued]]) -> None:
+    """Insert events with their numbers, in one bulk statement."""
+    bulk_insert(
+        session,
+        OutboxEvent,
+        [
+            {
+                "id": uuid4(),
+                "org_id": item.org_id,
+                "seq": seq,
+                "type": item.type,
+                "user_id": item.user_id,
+                "payload": item.payload,
+                "at": item.at,
+            }
+            for seq, item in numbered
+        ],
+    )
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: Any) -> None:
+    if transaction.nested:
+        marks = session.info.setdefault(_MARKS, {})
+        marks[id(transaction)] = len(session.info.get(_QUEUED, ()))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous_transaction: Any) -> None:
+    mark = session.info.get(_MARKS, {}).pop(id(previous_transaction), None)
+    if mark is not None:
+        del session.info.get(_QUEUED, [])[mark:]
+    elif not previous_transaction.nested:
+        _forget(session)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget(session: Session) -> None:
+    session.info.pop(_QUEUED, None)
+    session.info.pop(_MARKS, None)
+
+
+# ------------------------------------------------------------------ reading
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    """Events after a cursor, in order; `next_cursor` resumes after the last of them."""
+
+    events: list[dict[str, Any]]
+    next_cursor: str
+    has_more: bool
+
+
+def parse_cursor(value: str | None) -> int:
+    """The position a cursor names (ValueError if it names none); none: the beginning."""
+    if value is None or value == "":
+        return 0
+    if not value.isdigit() or len(value) > 19:
+        raise ValueError(f"not a cursor: {value!r}")
+    return int(value)
+
+
+def read_feed(session: Session, org_id: UUID, after: int, limit: int) -> FeedPage:
+    """The organization's committed events numbered after `after`, at most `limit`, by seq.
+
+    The cursor is the last event's seq, the database's own number: stable across restarts
+    and the same for every reader.
+    """
+    rows = session.scalars(
+        select(OutboxEvent)
+        .where(OutboxEvent.org_id == org_id, OutboxEvent.seq > after)
+        .order_by(OutboxEvent.seq)
+        .limit(limit + 1)
+    ).all()
+    page = rows[:limit]
+    last = page[-1].seq if page else None
+    return FeedPage(
+        [document(row) for row in page],
+        str(last if last is not None else after),
+        len(rows) > limit,
+    )
+
+
+def document(row: OutboxEvent) -> dict[str, Any]:
+    """An event as Blue receives it (the feed's entries; a webhook's body)."""
+    return {
+        "id": str(row.id),
+        "seq": row.seq,
+        "type": row.type,
+        "timestamp": row.at.isoformat(),
+        "org_id": str(row.org_id),
+        "user_id": str(row.user_id) if row.user_id is not None else None,
+        "data": row.payload,
+    }
