@@ -143,10 +143,10 @@ class OutboxType(StrEnum):
       `user_name`, `external_id`, `email`, `display_name`, `given_name`, `family_name`,
       `active`, `deleted`, `source`.
     - access.changed: `roles`, every project's role now (`project`, `role`, `sources`: the
-      `rule_id` and `group_id` behind it; both null for the default role), and the `reason`;
-      an empty list when the user has no role left.
-    - seat.changed: `seat` (paid, free or none), `pending`, `overage`, `status` (paid, free,
-      pending or released) and the `reason`.
+      `rule_id` and `group_id` of each rule and group behind it; none for the organization's
+      default role), and the `reason`; `roles` is empty when the user has no role left.
+    - seat.changed: `seat` (paid, free or none), `pending`, `overage`, `status` (pending
+      when waiting for a paid seat, else paid, free or released) and the `reason`.
     - organization.contract_changed: the contract now: `paid_seat_tier`, `policy`,
       `billing_terms`, `starts_on`, `ends_on` (no subject user).
     """

@@ -415,8 +415,13 @@ def _write_outbox(session: Session) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _seal_before_commit(session: Session) -> None:
-    seal(session, also=[chain_of(org_id) for org_id in outbox.queued_orgs(session)])
-    _write_outbox(session)
+    # SQLAlchemy runs this when a savepoint is released too: the outbox waits for the
+    # transaction's own commit, so a user's events coalesce across savepoints (a /Bulk).
+    if session.in_nested_transaction():
+        seal(session)
+    else:
+        seal(session, also=[chain_of(org_id) for org_id in outbox.queued_orgs(session)])
+        _write_outbox(session)
     _write_heads(session)
 
 

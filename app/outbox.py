@@ -127,6 +127,8 @@ def _drop_rolled_back(session: Session, previous_transaction: Any) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _forget(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: its events wait for the transaction's commit
     session.info.pop(_QUEUED, None)
     session.info.pop(_MARKS, None)
 

@@ -1,7 +1,9 @@
 """The admin JSON API at /api/v1: projects, custom roles, mapping rules, contract, seats
-(`api.py`), and the audit trail and the access-review reports (`review_api.py`)."""
+(`api.py`), the audit trail and the access-review reports (`review_api.py`), and Blue's
+event feed (`events_api.py`)."""
 
 from app.admin.api import bp
+from app.admin.events_api import bp as events_bp
 from app.admin.review_api import bp as review_bp
 
-__all__ = ["bp", "review_bp"]
+__all__ = ["bp", "events_bp", "review_bp"]

@@ -12,6 +12,7 @@ from app.cli import (
     default_role,
     demo,
     dry_run,
+    events,
     guard,
     held,
     org,
@@ -51,6 +52,7 @@ COMMAND_GROUPS: tuple[click.Command, ...] = (
     held.held_cli,
     dry_run.dry_run,
     reports.report_cli,
+    events.events,
 )
 
 __all__ = [

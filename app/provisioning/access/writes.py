@@ -238,8 +238,8 @@ class AccessWrites:
         self, user_id: UUID, seat: SeatKind, decision: licensing.SeatDecision, reason: str
     ) -> None:
         """Queue Blue's seat.changed event: the user's seat now, and why."""
-        status = "pending" if decision.is_pending else seat.value
-        status = "released" if seat == SeatKind.NONE else status
+        status = "released" if seat == SeatKind.NONE else seat.value
+        status = "pending" if decision.is_pending else status
         payload = self.shared(
             ("seat event", seat, decision.is_pending, decision.is_overage, reason),
             {
