@@ -379,9 +379,8 @@ def test_a_rule_change_on_hundreds_of_users_publishes_them_in_bulk(
     session.commit()
     events = published(session, service.org_id, before)
     assert [e.seq for e in events] == list(range(before + 1, before + 601))
-    assert sorted(e.user_id for e in events if e.type == "access.changed") == sorted(
-        u.id for u in users
-    )
+    granted = [e.user_id for e in events if e.type == "access.changed"]
+    assert len(granted) == 300 and set(granted) == {u.id for u in users}
     assert {e.type for e in events} == {"access.changed", "seat.changed"}
     assert {e.payload["roles"][0]["role"] for e in events if e.type == "access.changed"} == {
         "team_member"
