@@ -23,16 +23,17 @@ from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session
 
-from app.db import bulk_insert, utcnow
+from app.db import COPY_THRESHOLD, copy_rows, json_texts, utcnow
 from app.models import OutboxEvent
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 _QUEUED = "outbox_queued"
 _MARKS = "outbox_at_savepoints"
+_COLUMNS = ("id", "org_id", "seq", "type", "user_id", "payload", "at")
 
 
 class Queued(NamedTuple):
@@ -90,22 +91,36 @@ def take(session: Session) -> dict[UUID, list[Queued]]:
 
 
 def write(session: Session, numbered: Sequence[tuple[int, Queued]]) -> None:
-    """Insert events with their numbers, in one bulk statement."""
-    bulk_insert(
+    """Insert events with their numbers: one INSERT, or for many on PostgreSQL one COPY of
+    plain tuples (a rule change writes 100,000: one access and one seat event per user)."""
+    if not numbered:
+        return
+    if session.connection().dialect.name != "postgresql" or len(numbered) < COPY_THRESHOLD:
+        session.execute(
+            insert(OutboxEvent),
+            [
+                {
+                    "id": uuid4(),
+                    "org_id": item.org_id,
+                    "seq": seq,
+                    "type": item.type,
+                    "user_id": item.user_id,
+                    "payload": item.payload,
+                    "at": item.at,
+                }
+                for seq, item in numbered
+            ],
+        )
+        return
+    as_json = json_texts()  # events of a bulk change share their payload objects
+    copy_rows(
         session,
         OutboxEvent,
-        [
-            {
-                "id": uuid4(),
-                "org_id": item.org_id,
-                "seq": seq,
-                "type": item.type,
-                "user_id": item.user_id,
-                "payload": item.payload,
-                "at": item.at,
-            }
+        _COLUMNS,
+        (
+            (uuid4(), item.org_id, seq, item.type, item.user_id, as_json(item.payload), item.at)
             for seq, item in numbered
-        ],
+        ),
     )
 
 
