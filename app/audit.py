@@ -13,6 +13,7 @@ row also holds its outbox counter, and the events are written as the chain is se
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -322,20 +323,36 @@ def _move_head(session: Session, chain: str, seq: int, digest: str) -> None:
     session.info.setdefault(_MOVED, set()).add(chain)
 
 
-def _write_heads(session: Session) -> None:
-    """Store each chain head this transaction moved, once."""
+def _write_heads(
+    session: Session, events: Mapping[str, Sequence[tuple[int, outbox.Queued]]] | None = None
+) -> None:
+    """Store each chain head this transaction moved, once, and its numbered outbox events."""
     heads: dict[str, Head] = session.info.get(_HEADS, {})
+    events = events or {}
+    on_postgresql = session.get_bind().dialect.name == "postgresql"
     for chain in sorted(session.info.pop(_MOVED, set())):
         head = heads[chain]
-        session.execute(
-            _WRITE_HEAD,
-            {
-                "head_chain": chain,
-                "head_seq": head.seq,
-                "head_hash": head.hash,
-                "head_outbox_seq": head.outbox_seq,
-            },
-        )
+        values = {
+            "head_chain": chain,
+            "head_seq": head.seq,
+            "head_hash": head.hash,
+            "head_outbox_seq": head.outbox_seq,
+        }
+        numbered = events.get(chain, ())
+        if on_postgresql and 0 < len(numbered) <= outbox.INLINE_ROWS:
+            # One round trip, not two: the head's UPDATE rides on the events' INSERT (a
+            # plain SCIM create stays as quick as it was before the outbox).
+            statement = _write_head_with_events(len(numbered))
+            session.execute(statement, values | outbox.bind_rows(numbered))
+        else:
+            session.execute(_WRITE_HEAD, values)
+            outbox.write(session, numbered)
+
+
+@functools.cache
+def _write_head_with_events(count: int) -> Any:
+    """INSERT `count` outbox events WITH the head's UPDATE as a CTE (PostgreSQL)."""
+    return outbox.insert_rows(count).add_cte(_WRITE_HEAD.cte("moved_head"))
 
 
 def seal(session: Session, also: Iterable[str] = ()) -> None:
@@ -399,18 +416,18 @@ def _seal_written(session: Session, chain: str, seq: int, prev: str) -> tuple[in
     return seq, prev
 
 
-def _write_outbox(session: Session) -> None:
-    """Number each organization's outbox events after its head's counter (the head is
-    locked by `seal`) and write them all in one statement."""
-    numbered: list[tuple[int, outbox.Queued]] = []
+def _number_outbox(session: Session) -> dict[str, list[tuple[int, outbox.Queued]]]:
+    """Number each organization's outbox events after the counter in its chain head (which
+    `seal` has locked), by chain; written with the heads."""
+    numbered: dict[str, list[tuple[int, outbox.Queued]]] = {}
     heads: dict[str, Head] = session.info.get(_HEADS, {})
     for org_id, items in outbox.take(session).items():
         chain = chain_of(org_id)
         head = heads[chain]
-        numbered.extend(enumerate(items, start=head.outbox_seq + 1))
+        numbered[chain] = list(enumerate(items, start=head.outbox_seq + 1))
         heads[chain] = head._replace(outbox_seq=head.outbox_seq + len(items))
         session.info.setdefault(_MOVED, set()).add(chain)
-    outbox.write(session, numbered)
+    return numbered
 
 
 @event.listens_for(Session, "before_commit")
@@ -419,10 +436,10 @@ def _seal_before_commit(session: Session) -> None:
     # transaction's own commit, so a user's events coalesce across savepoints (a /Bulk).
     if session.in_nested_transaction():
         seal(session)
+        _write_heads(session)
     else:
         seal(session, also=[chain_of(org_id) for org_id in outbox.queued_orgs(session)])
-        _write_outbox(session)
-    _write_heads(session)
+        _write_heads(session, _number_outbox(session))
 
 
 @event.listens_for(Session, "after_transaction_create")

@@ -17,23 +17,28 @@ apart and in order. A rolled-back savepoint takes the events queued inside it wi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 from uuid import UUID, uuid4
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import Insert, Table, bindparam, event, insert, select
 from sqlalchemy.orm import Session
 
 from app.db import COPY_THRESHOLD, copy_rows, json_texts, utcnow
 from app.models import OutboxEvent
 
 DEFAULT_PAGE = 100
+# Up to this many events go in with the chain head's UPDATE, in one statement (PostgreSQL).
+INLINE_ROWS = 16
 MAX_PAGE = 1000
 _QUEUED = "outbox_queued"
 _MARKS = "outbox_at_savepoints"
 _COLUMNS = ("id", "org_id", "seq", "type", "user_id", "payload", "at")
+# Built once: every committing change runs it.
+_INSERT = insert(OutboxEvent)
 
 
 class Queued(NamedTuple):
@@ -96,21 +101,19 @@ def write(session: Session, numbered: Sequence[tuple[int, Queued]]) -> None:
     if not numbered:
         return
     if session.connection().dialect.name != "postgresql" or len(numbered) < COPY_THRESHOLD:
-        session.execute(
-            insert(OutboxEvent),
-            [
-                {
-                    "id": uuid4(),
-                    "org_id": item.org_id,
-                    "seq": seq,
-                    "type": item.type,
-                    "user_id": item.user_id,
-                    "payload": item.payload,
-                    "at": item.at,
-                }
-                for seq, item in numbered
-            ],
-        )
+        rows = [
+            {
+                "id": uuid4(),
+                "org_id": item.org_id,
+                "seq": seq,
+                "type": item.type,
+                "user_id": item.user_id,
+                "payload": item.payload,
+                "at": item.at,
+            }
+            for seq, item in numbered
+        ]
+        session.execute(_INSERT, rows)
         return
     as_json = json_texts()  # events of a bulk change share their payload objects
     copy_rows(
@@ -122,6 +125,34 @@ def write(session: Session, numbered: Sequence[tuple[int, Queued]]) -> None:
             for seq, item in numbered
         ),
     )
+
+
+@functools.cache
+def insert_rows(count: int) -> Insert:
+    """An INSERT of `count` events, their values bound by the names `bind_rows` gives."""
+    # The table, not the entity: the ORM's bulk INSERT would drop these parameters.
+    table = cast(Table, OutboxEvent.__table__)
+    columns = table.c
+    return insert(table).values(
+        [
+            {name: bindparam(f"{name}_{i}", type_=columns[name].type) for name in _COLUMNS}
+            for i in range(count)
+        ]
+    )
+
+
+def bind_rows(numbered: Sequence[tuple[int, Queued]]) -> dict[str, Any]:
+    """The parameters of `insert_rows(len(numbered))` for these events."""
+    values: dict[str, Any] = {}
+    for i, (seq, item) in enumerate(numbered):
+        values[f"id_{i}"] = uuid4()
+        values[f"org_id_{i}"] = item.org_id
+        values[f"seq_{i}"] = seq
+        values[f"type_{i}"] = item.type
+        values[f"user_id_{i}"] = item.user_id
+        values[f"payload_{i}"] = item.payload
+        values[f"at_{i}"] = item.at
+    return values
 
 
 @event.listens_for(Session, "after_transaction_create")
