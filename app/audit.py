@@ -13,7 +13,6 @@ row also holds its outbox counter, and the events are written as the chain is se
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -27,7 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app import outbox
-from app.db import RawJson, bulk_insert, utcnow
+from app.db import COPY_THRESHOLD, RawJson, bulk_insert, utcnow
 from app.models import AuditEvent, AuditHead
 
 GLOBAL_CHAIN = "global"
@@ -317,6 +316,9 @@ _WRITE_HEAD = (
 )
 
 
+_WRITE_HEAD_AND_EVENTS = outbox.INSERT_FROM_ARRAYS.add_cte(_WRITE_HEAD.cte("moved_head"))
+
+
 def _move_head(session: Session, chain: str, seq: int, digest: str) -> None:
     heads: dict[str, Head] = session.info[_HEADS]
     heads[chain] = heads[chain]._replace(seq=seq, hash=digest)
@@ -339,20 +341,13 @@ def _write_heads(
             "head_outbox_seq": head.outbox_seq,
         }
         numbered = events.get(chain, ())
-        if on_postgresql and 0 < len(numbered) <= outbox.INLINE_ROWS:
+        if on_postgresql and 0 < len(numbered) < COPY_THRESHOLD:
             # One round trip, not two: the head's UPDATE rides on the events' INSERT (a
             # plain SCIM create stays as quick as it was before the outbox).
-            statement = _write_head_with_events(len(numbered))
-            session.execute(statement, values | outbox.bind_rows(numbered))
+            session.execute(_WRITE_HEAD_AND_EVENTS, values | outbox.array_values(numbered))
         else:
             session.execute(_WRITE_HEAD, values)
             outbox.write(session, numbered)
-
-
-@functools.cache
-def _write_head_with_events(count: int) -> Any:
-    """INSERT `count` outbox events WITH the head's UPDATE as a CTE (PostgreSQL)."""
-    return outbox.insert_rows(count).add_cte(_WRITE_HEAD.cte("moved_head"))
 
 
 def seal(session: Session, also: Iterable[str] = ()) -> None:
