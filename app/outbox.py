@@ -4,7 +4,8 @@ The provisioning package queues an event (`queue`, `queue_many`) for every chang
 on, through `app.provisioning.events`, the door that writes the audit trail. Nothing is
 written then: when the transaction commits, `app.audit`'s seal, holding the organization's
 chain head lock, numbers the organization's events from the counter in that row (`seq`) and
-writes them in one bulk INSERT (COPY for a large batch on PostgreSQL). So an event exists
+writes them as it stores the head: on PostgreSQL a few in the very statement that updates the
+head (no round trip of their own), many by COPY; elsewhere in one INSERT. So an event exists
 only if its change committed, and `seq` follows commit order: a transaction that numbers
 events holds the lock until it commits, so a reader that has seen seq N will never later
 see a lower number appear (the pull feed's `after=N` misses nothing).
