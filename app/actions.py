@@ -135,3 +135,56 @@ class SourceKey:
 
     RULE_ID: Final = "rule_id"
     GROUP_ID: Final = "group_id"
+
+
+class OutboxType(StrEnum):
+    """Every event Blue receives (webhooks and the pull feed, both read `outbox_events`).
+
+    Each carries the new state of its subject, never a diff: a consumer that missed events
+    converges on the latest one of each type. Within one transaction a user's events of one
+    type are coalesced into the last, with the final state (app.outbox). Payloads (`data`):
+
+    - user.provisioned: created, or relinked (`relinked` true) after a delete; the user's
+      state as below.
+    - user.updated / user.deactivated / user.reactivated / user.deleted: the user's state:
+      `user_name`, `external_id`, `email`, `display_name`, `given_name`, `family_name`,
+      `active`, `deleted`, `source`.
+    - access.changed: `roles`, every project's role now (`project`, `role`, `sources`: the
+      `rule_id` and `group_id` of each rule and group behind it; none for the organization's
+      default role), and the `reason`; `roles` is empty when the user has no role left.
+    - seat.changed: `seat` (paid, free or none), `pending`, `overage`, `status` (pending
+      when waiting for a paid seat, else paid, free or released) and the `reason`.
+    - organization.contract_changed: the contract now: `paid_seat_tier`, `policy`,
+      `billing_terms`, `starts_on`, `ends_on` (no subject user).
+    """
+
+    USER_PROVISIONED = "user.provisioned"
+    USER_UPDATED = "user.updated"
+    USER_DEACTIVATED = "user.deactivated"
+    USER_REACTIVATED = "user.reactivated"
+    USER_DELETED = "user.deleted"
+    ACCESS_CHANGED = "access.changed"
+    SEAT_CHANGED = "seat.changed"
+    CONTRACT_CHANGED = "organization.contract_changed"
+
+
+# The outbox event each audited change of a user emits, with the user's state.
+USER_OUTBOX_TYPES: Final[dict[Action, OutboxType]] = {
+    Action.USER_CREATED: OutboxType.USER_PROVISIONED,
+    Action.USER_RELINKED: OutboxType.USER_PROVISIONED,
+    Action.USER_UPDATED: OutboxType.USER_UPDATED,
+    Action.USER_DEACTIVATED: OutboxType.USER_DEACTIVATED,
+    Action.USER_REACTIVATED: OutboxType.USER_REACTIVATED,
+    Action.USER_DELETED: OutboxType.USER_DELETED,
+}
+
+
+class OutboxKey:
+    """Keys of the outbox events' payloads that are not the audit trail's."""
+
+    EMAIL: Final = "email"
+    DELETED: Final = "deleted"
+    SOURCE: Final = "source"
+    RELINKED: Final = "relinked"
+    ROLES: Final = "roles"
+    STATUS: Final = "status"

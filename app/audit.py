@@ -6,13 +6,16 @@ row, numbers the transaction's events and links each to the previous one by hash
 yet written go in sealed, those written early are updated. The lock is held only from
 sealing to commit, so writers of one organization queue briefly instead of for their whole
 transaction.
+
+Blue's outbox events (app.outbox) are numbered under the same lock: the organization's head
+row also holds its outbox counter, and the events are written as the chain is sealed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -22,7 +25,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from app.db import RawJson, bulk_insert, utcnow
+from app import outbox
+from app.db import COPY_THRESHOLD, RawJson, bulk_insert, utcnow
 from app.models import AuditEvent, AuditHead
 
 GLOBAL_CHAIN = "global"
@@ -50,6 +54,14 @@ _MOVED = "audit_heads_moved"
 _SNAPSHOTS = "audit_heads_at_savepoints"
 _ADDED = "audit_events_added"
 _WRITTEN = "audit_chains_written"
+
+
+class Head(NamedTuple):
+    """A chain's head as this transaction sees it: the last event and the outbox counter."""
+
+    seq: int
+    hash: str
+    outbox_seq: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +166,7 @@ def _write_unsealed(session: Session, chain: str, values: list[dict[str, Any]]) 
 def _write_sealed(session: Session, chain: str, values: list[dict[str, Any]]) -> None:
     """Insert a large batch numbered and hash-linked, after the head it continues is locked."""
     seal(session)  # earlier events of this transaction come first in the chain
-    seq, prev = _lock_head(session, chain)
+    seq, prev, _ = _lock_head(session, chain)
     context = _context_text(values[0])  # one organization, actor and instant for the batch
     text_of = _payload_texts()
     for value in values:
@@ -265,18 +277,18 @@ def _fields(event_: AuditEvent) -> dict[str, Any]:
     return {name: getattr(event_, name) for name in HASHED_FIELDS}
 
 
-def _lock_head(session: Session, chain: str) -> tuple[int, str]:
+def _lock_head(session: Session, chain: str) -> Head:
     """Create or lock the chain's head (ON CONFLICT DO UPDATE takes the row lock) and read it.
 
     The head is read and locked once per transaction and kept in the session: updating one
     row again and again in a transaction leaves a chain of row versions that every later
     update must walk.
     """
-    heads: dict[str, tuple[int, str]] = session.info.setdefault(_HEADS, {})
+    heads: dict[str, Head] = session.info.setdefault(_HEADS, {})
     if chain not in heads:
         statement = _LOCK_HEAD[session.get_bind().dialect.name == "postgresql"]
         head = session.execute(statement, {"chain": chain}).one()
-        heads[chain] = (head.seq, head.hash)
+        heads[chain] = Head(head.seq, head.hash, head.outbox_seq)
     return heads[chain]
 
 
@@ -284,7 +296,7 @@ def _lock_head_statement(insert_head: Any) -> Any:
     return (
         insert_head.values(chain=bindparam("chain"), seq=0, hash="")
         .on_conflict_do_update(index_elements=["chain"], set_={"chain": bindparam("chain")})
-        .returning(AuditHead.seq, AuditHead.hash)
+        .returning(AuditHead.seq, AuditHead.hash, AuditHead.outbox_seq)
     )
 
 
@@ -296,31 +308,57 @@ _LOCK_HEAD = {
 _WRITE_HEAD = (
     update(AuditHead)
     .where(AuditHead.chain == bindparam("head_chain"))
-    .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
+    .values(
+        seq=bindparam("head_seq"),
+        hash=bindparam("head_hash"),
+        outbox_seq=bindparam("head_outbox_seq"),
+    )
 )
 
 
+_WRITE_HEAD_AND_EVENTS = outbox.INSERT_FROM_ARRAYS.add_cte(_WRITE_HEAD.cte("moved_head"))
+
+
 def _move_head(session: Session, chain: str, seq: int, digest: str) -> None:
-    session.info[_HEADS][chain] = (seq, digest)
+    heads: dict[str, Head] = session.info[_HEADS]
+    heads[chain] = heads[chain]._replace(seq=seq, hash=digest)
     session.info.setdefault(_MOVED, set()).add(chain)
 
 
-def _write_heads(session: Session) -> None:
-    """Store each chain head this transaction moved, once."""
-    heads: dict[str, tuple[int, str]] = session.info.get(_HEADS, {})
+def _write_heads(
+    session: Session, events: Mapping[str, Sequence[tuple[int, outbox.Queued]]] | None = None
+) -> None:
+    """Store each chain head this transaction moved, once, and its numbered outbox events."""
+    heads: dict[str, Head] = session.info.get(_HEADS, {})
+    events = events or {}
+    on_postgresql = session.get_bind().dialect.name == "postgresql"
     for chain in sorted(session.info.pop(_MOVED, set())):
-        seq, digest = heads[chain]
-        session.execute(_WRITE_HEAD, {"head_chain": chain, "head_seq": seq, "head_hash": digest})
+        head = heads[chain]
+        values = {
+            "head_chain": chain,
+            "head_seq": head.seq,
+            "head_hash": head.hash,
+            "head_outbox_seq": head.outbox_seq,
+        }
+        numbered = events.get(chain, ())
+        if on_postgresql and 0 < len(numbered) < COPY_THRESHOLD:
+            # One round trip, not two: the head's UPDATE rides on the events' INSERT (a
+            # plain SCIM create stays as quick as it was before the outbox).
+            session.execute(_WRITE_HEAD_AND_EVENTS, values | outbox.array_values(numbered))
+        else:
+            session.execute(_WRITE_HEAD, values)
+            outbox.write(session, numbered)
 
 
-def seal(session: Session) -> None:
-    """Number and hash-link this transaction's new events, chain by chain.
+def seal(session: Session, also: Iterable[str] = ()) -> None:
+    """Number and hash-link this transaction's new events, chain by chain (and lock the
+    heads of the chains `also` names, in the same order).
 
     Events added through `append` are still objects of this session: they are numbered in
     memory, and those not yet written go to the database sealed, in one INSERT; those an
     earlier flush wrote are updated. Rows written by `append_many` are read back.
     """
-    chains = session.info.pop(_PENDING, set())
+    chains = session.info.pop(_PENDING, set()) | set(also)
     added: list[AuditEvent] = session.info.pop(_ADDED, [])
     written: set[str] = session.info.pop(_WRITTEN, set())
     if not chains:
@@ -334,7 +372,7 @@ def seal(session: Session) -> None:
         session.expunge(item)
     session.flush()
     for chain in sorted(chains):  # a fixed order, so two sealers never deadlock
-        seq, prev = _lock_head(session, chain)
+        seq, prev, _ = _lock_head(session, chain)
         if chain in written:
             seq, prev = _seal_written(session, chain, seq, prev)
         else:
@@ -373,10 +411,30 @@ def _seal_written(session: Session, chain: str, seq: int, prev: str) -> tuple[in
     return seq, prev
 
 
+def _number_outbox(session: Session) -> dict[str, list[tuple[int, outbox.Queued]]]:
+    """Number each organization's outbox events after the counter in its chain head (which
+    `seal` has locked), by chain; written with the heads."""
+    numbered: dict[str, list[tuple[int, outbox.Queued]]] = {}
+    heads: dict[str, Head] = session.info.get(_HEADS, {})
+    for org_id, items in outbox.take(session).items():
+        chain = chain_of(org_id)
+        head = heads[chain]
+        numbered[chain] = list(enumerate(items, start=head.outbox_seq + 1))
+        heads[chain] = head._replace(outbox_seq=head.outbox_seq + len(items))
+        session.info.setdefault(_MOVED, set()).add(chain)
+    return numbered
+
+
 @event.listens_for(Session, "before_commit")
 def _seal_before_commit(session: Session) -> None:
-    seal(session)
-    _write_heads(session)
+    # SQLAlchemy runs this when a savepoint is released too: the outbox waits for the
+    # transaction's own commit, so a user's events coalesce across savepoints (a /Bulk).
+    if session.in_nested_transaction():
+        seal(session)
+        _write_heads(session)
+    else:
+        seal(session, also=[chain_of(org_id) for org_id in outbox.queued_orgs(session)])
+        _write_heads(session, _number_outbox(session))
 
 
 @event.listens_for(Session, "after_transaction_create")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -236,11 +236,25 @@ def bulk_insert(session: Session, model: type[Base], rows: Sequence[Mapping[str,
     table = cast(Table, model.__table__)
     names = list(rows[0])
     json_columns = {name for name in names if isinstance(table.c[name].type, JSON)}
-    statement = "COPY {} ({}) FROM STDIN".format(
-        table.name, ", ".join(f'"{name}"' for name in names)
-    )
-    # Rows of a bulk change often share one JSON value object (the same rule's sources):
-    # serialize each object once. `rows` keeps them alive, so their ids are stable.
+    as_json = json_texts()
+    json_at = [i for i, name in enumerate(names) if name in json_columns]
+
+    def values_of(row: Mapping[str, Any]) -> list[Any]:
+        values = [row[name] for name in names]
+        for i in json_at:
+            values[i] = as_json(values[i])
+        return values
+
+    copy_rows(session, model, names, map(values_of, rows))
+
+
+def json_texts() -> Callable[[Any], Any]:
+    """A JSON value's text for COPY, serialized once per value object (None and RawJson as
+    they are).
+
+    Rows of a bulk change often share one JSON value object (the same rule's sources): the
+    caller's rows keep those objects alive, so their ids are stable keys.
+    """
     texts: dict[int, str] = {}
 
     def as_json(value: Any) -> Any:
@@ -251,14 +265,22 @@ def bulk_insert(session: Session, model: type[Base], rows: Sequence[Mapping[str,
             text = texts[id(value)] = json.dumps(value)
         return text
 
-    json_at = [i for i, name in enumerate(names) if name in json_columns]
+    return as_json
+
+
+def copy_rows(
+    session: Session, model: type[Base], names: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """COPY rows of values, in the order `names` gives, into the model's table (PostgreSQL
+    only; JSON values already as text)."""
+    table = cast(Table, model.__table__)
+    statement = "COPY {} ({}) FROM STDIN".format(
+        table.name, ", ".join(f'"{name}"' for name in names)
+    )
     # psycopg 3's COPY: the fastest way into PostgreSQL, on the session's own connection.
-    raw: Any = connection.connection.dbapi_connection
+    raw: Any = session.connection().connection.dbapi_connection
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            values = [row[name] for name in names]
-            for i in json_at:
-                values[i] = as_json(values[i])
+        for values in rows:
             copy.write_row(values)
 
 

@@ -327,6 +327,9 @@ class AuditHead(Base):
     chain: Mapped[str] = mapped_column(String(40), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     hash: Mapped[str] = mapped_column(String(64), default="")
+    # The organization's last outbox event number: numbered under this row's lock at commit,
+    # so the outbox's order is the commit order.
+    outbox_seq: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Project(Base):

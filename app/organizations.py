@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -53,8 +53,12 @@ class IssuedToken:
 
 
 class TokenScope(StrEnum):
+    """What a token may do: provision through /scim/v2 (scim), configure and read through
+    /api/v1 (admin), or only read Blue's event feed, /api/v1/events (events)."""
+
     SCIM = "scim"
     ADMIN = "admin"
+    EVENTS = "events"
 
 
 def list_tokens(session: Session, organization: Organization | None = None) -> Sequence[ScimToken]:
@@ -112,20 +116,21 @@ def authorize_bearer(
     session: Session,
     engine: Engine,
     authorization: str,
-    scope: TokenScope,
+    scope: TokenScope | Collection[TokenScope],
     rate_limit: int,
     write: bool = False,
     with_organization: bool = True,
 ) -> ScimToken:
-    """The live token of an `Authorization: Bearer` header, for this scope, within its rate
-    limit, or TokenRefusedError. `write` refuses a read-only token."""
+    """The live token of an `Authorization: Bearer` header, of this scope (or one of these),
+    within its rate limit, or TokenRefusedError. `write` refuses a read-only token."""
     scheme, _, secret = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise TokenRefusedError(TokenRefusal.MISSING)
     token = authenticate_token(session, secret.strip(), with_organization=with_organization)
     if token is None:
         raise TokenRefusedError(TokenRefusal.INVALID)
-    if token.scope != scope:
+    allowed = {scope} if isinstance(scope, TokenScope) else scope
+    if token.scope not in allowed:
         raise TokenRefusedError(TokenRefusal.WRONG_SCOPE)
     if write and token.is_read_only:
         raise TokenRefusedError(TokenRefusal.READ_ONLY)

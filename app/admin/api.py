@@ -120,7 +120,7 @@ REFUSALS: dict[organizations.TokenRefusal, tuple[HTTPStatus, str, str, str | Non
     organizations.TokenRefusal.WRONG_SCOPE: (
         HTTPStatus.FORBIDDEN,
         "forbidden",
-        "this is a SCIM token; the admin API needs an admin token "
+        "this token's scope does not reach this route; the admin API needs an admin token "
         "(blue-provisioning token create --scope admin)",
         None,
     ),
@@ -133,15 +133,20 @@ REFUSALS: dict[organizations.TokenRefusal, tuple[HTTPStatus, str, str, str | Non
 }
 
 
-def authenticate(session: Session, write: bool) -> Context:
-    """The bearer token's organization, or 401; a read-only token asking for a change, 403."""
+def authenticate(
+    session: Session,
+    write: bool,
+    scopes: frozenset[organizations.TokenScope] = frozenset({organizations.TokenScope.ADMIN}),
+) -> Context:
+    """The bearer token's organization, or 401; a token of another scope (an admin token
+    unless `scopes` says otherwise), or a read-only one asking for a change, 403."""
     limit = settings().scim_rate_limit
     try:
         token = organizations.authorize_bearer(
             session,
             current_app.extensions["engine"],
             request.headers.get("Authorization", ""),
-            organizations.TokenScope.ADMIN,
+            scopes,
             limit,
             write=write,
         )

@@ -12,6 +12,7 @@ from app.cli import (
     default_role,
     demo,
     dry_run,
+    events,
     guard,
     held,
     org,
@@ -55,6 +56,7 @@ COMMAND_GROUPS: tuple[click.Command, ...] = (
     reports.report_cli,
     webhooks.webhook_cli,
     worker.worker_command,
+    events.events,
 )
 
 __all__ = [

@@ -20,7 +20,8 @@ token_cli = AppGroup("token", help="SCIM bearer tokens.")
     type=click.Choice([s.value for s in organizations.TokenScope]),
     default=organizations.TokenScope.SCIM.value,
     show_default=True,
-    help="scim: for the IdP's provisioning; admin: for the /api/v1 admin API.",
+    help="scim: for the IdP's provisioning; admin: for the /api/v1 admin API; "
+    "events: only Blue's event feed, /api/v1/events.",
 )
 def token_create(slug: str, label: str, read_only: bool, scope: str) -> None:
     """Issue a token; it is printed once, alone on the last line."""

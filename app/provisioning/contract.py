@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import licensing
-from app.actions import Action, Target
+from app.actions import Action, OutboxType, Target
 from app.db import utcnow
 from app.errors import InvalidChangeError
 from app.models import ContractVersion, Organization, User
@@ -46,6 +46,7 @@ def set_contract(scope: Scope, spec: ContractSpec) -> Organization:
         events.record_changes(
             scope, Action.ORG_CONTRACT_CHANGED, Target.ORGANIZATION, scope.org_id, before, after
         )
+        events.publish(scope, OutboxType.CONTRACT_CHANGED, None, after)
     if org.overage_policy == licensing.OveragePolicy.ALLOW:
         waiting = scope.session.scalars(
             select(User.id).where(User.org_id == scope.org_id, User.pending_since.is_not(None))

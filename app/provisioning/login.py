@@ -23,7 +23,7 @@ from app.models import (
 from app.provisioning import events
 from app.provisioning.access import recompute
 from app.provisioning.directory.groups import create_group, touch_groups
-from app.provisioning.directory.users import create_user, user_snapshot
+from app.provisioning.directory.users import create_user, user_snapshot, user_state
 from app.provisioning.scope import Scope, lower_key, parse_uuid
 from app.provisioning.specs import GroupSpec, LoginClaims, UserSpec
 
@@ -159,7 +159,7 @@ def _create_from_login(scope: Scope, connection: IdpConnection, claims: LoginCla
 
 
 def _update_from_login(scope: Scope, user: User, claims: LoginClaims) -> None:
-    before = user_snapshot(user)
+    before, state_before = user_snapshot(user), user_state(user)
     for column, value in _login_attributes(claims).items():
         if value is not None:
             setattr(user, column, value)
@@ -168,7 +168,9 @@ def _update_from_login(scope: Scope, user: User, claims: LoginClaims) -> None:
     if after != before:
         user.version += 1
         user.updated_at = utcnow()
-        events.record_changes(scope, Action.USER_UPDATED, Target.USER, user.id, before, after)
+        state = user_state(user)
+        changed_state = state if state != state_before else None
+        events.record_user(scope, Action.USER_UPDATED, user.id, before, after, changed_state, True)
 
 
 def _login_attributes(claims: LoginClaims) -> dict[str, str | None]:

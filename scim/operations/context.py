@@ -103,4 +103,7 @@ def token_error(refused: organizations.TokenRefusedError, rate_limit: int) -> Sc
                 f"more than {rate_limit} requests a minute with this token",
                 headers={"Retry-After": str(refused.retry_after)},
             )
-    return ScimError(HTTPStatus.FORBIDDEN, "this token is for the admin API, not for SCIM")
+    return ScimError(
+        HTTPStatus.FORBIDDEN,
+        "this token is not for SCIM (its scope is the admin API or the event feed)",
+    )

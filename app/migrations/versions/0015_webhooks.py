@@ -1,7 +1,7 @@
 """webhook endpoints, deliveries and attempts
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-03 15:30:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from app.db import UTCDateTime
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

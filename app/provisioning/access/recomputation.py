@@ -108,9 +108,12 @@ def _apply(scope: Scope, plan: AccessPlan, reason: str, writes: AccessWrites) ->
     user = plan.user
     decision = decide(scope, plan)
     now = utcnow()
+    queued = writes.size
     writes.revoke(user.id, plan.current, decision.assignments, reason)
     for project, wanted in decision.assignments.items():
         writes.assign(scope, user.id, plan.current, project, wanted, reason, now)
+    if writes.size != queued:  # a role granted, changed or revoked
+        writes.publish_access(user.id, decision.assignments, reason)
     new_seat = writes.seat(scope, user, decision, reason, now)
     holds_paid = user.seat == SeatKind.PAID
     released = holds_paid and new_seat != SeatKind.PAID

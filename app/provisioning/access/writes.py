@@ -1,5 +1,6 @@
 """Recompute, step four: the rows a decision changes, queued per user and written together
-with a few bulk statements (a rule change can touch 50,000 users in one transaction)."""
+with a few bulk statements (a rule change can touch 50,000 users in one transaction), with
+Blue's access.changed and seat.changed events, which carry the user's access now."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 import licensing
-from app.actions import AccessKey, Action, SourceKey, Target
+from app.actions import AccessKey, Action, OutboxKey, OutboxType, SourceKey, Target
 from app.db import bulk_insert, in_ids
 from app.errors import ConflictError
 from app.models import RoleAssignment, SeatEvent, SeatKind, User
@@ -38,6 +39,7 @@ class AccessWrites:
     seat_events: list[dict[str, Any]] = field(default_factory=list)
     seats: list[tuple[UserState, SeatKind, datetime | None]] = field(default_factory=list)
     audit_rows: list[events.EventRow] = field(default_factory=list)
+    outbox_rows: list[events.OutboxRow] = field(default_factory=list)
     payloads: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
     def shared(self, key: tuple[Any, ...], value: _T) -> _T:
@@ -69,7 +71,39 @@ class AccessWrites:
         self.seat_events.clear()
         self.seats.clear()
         self.audit_rows.clear()
+        self.outbox_rows.clear()
         self.payloads.clear()
+
+    def sources(self, wanted: licensing.Assignment) -> list[dict[str, Any]]:
+        """An assignment's provenance as rows and events record it (shared)."""
+        return self.shared(
+            ("sources", wanted.sources),
+            [
+                {SourceKey.RULE_ID: s.rule_id, SourceKey.GROUP_ID: s.group_id}
+                for s in wanted.sources
+            ],
+        )
+
+    def publish_access(
+        self, user_id: UUID, assignments: Mapping[str, licensing.Assignment], reason: str
+    ) -> None:
+        """Queue Blue's access.changed event: every project's role the user has now."""
+        projects = sorted(assignments)
+        key = tuple((p, assignments[p].role_key, assignments[p].sources) for p in projects)
+        payload = self.payloads.get(("access", key, reason))
+        if payload is None:
+            roles = [
+                {
+                    AccessKey.PROJECT: project,
+                    AccessKey.ROLE: assignments[project].role_key,
+                    AccessKey.SOURCES: self.sources(assignments[project]),
+                }
+                for project in projects
+            ]
+            payload = self.shared(
+                ("access", key, reason), {OutboxKey.ROLES: roles, AccessKey.REASON: reason}
+            )
+        self.outbox_rows.append((OutboxType.ACCESS_CHANGED, user_id, payload))
 
     def revoke(
         self,
@@ -104,13 +138,7 @@ class AccessWrites:
         now: datetime,
     ) -> None:
         """Queue one project's assignment: a grant, a change of role or sources, or nothing."""
-        sources = self.shared(
-            ("sources", wanted.sources),
-            [
-                {SourceKey.RULE_ID: s.rule_id, SourceKey.GROUP_ID: s.group_id}
-                for s in wanted.sources
-            ],
-        )
+        sources = self.sources(wanted)
         after = self.shared(
             ("assigned", project, wanted.role_key, wanted.sources, reason),
             {
@@ -203,7 +231,26 @@ class AccessWrites:
                 },
             ),
         )
+        self.publish_seat(user.id, new_seat, decision, reason)
         return new_seat
+
+    def publish_seat(
+        self, user_id: UUID, seat: SeatKind, decision: licensing.SeatDecision, reason: str
+    ) -> None:
+        """Queue Blue's seat.changed event: the user's seat now, and why."""
+        status = "released" if seat == SeatKind.NONE else seat.value
+        status = "pending" if decision.is_pending else status
+        payload = self.shared(
+            ("seat event", seat, decision.is_pending, decision.is_overage, reason),
+            {
+                AccessKey.SEAT: seat.value,
+                AccessKey.PENDING: decision.is_pending,
+                AccessKey.OVERAGE: decision.is_overage,
+                OutboxKey.STATUS: status,
+                AccessKey.REASON: reason,
+            },
+        )
+        self.outbox_rows.append((OutboxType.SEAT_CHANGED, user_id, payload))
 
 
 def write_access(scope: Scope, writes: AccessWrites) -> None:
@@ -223,6 +270,7 @@ def write_access(scope: Scope, writes: AccessWrites) -> None:
     bulk_insert(session, SeatEvent, writes.seat_events)
     write_seats(scope, writes.seats)
     events.record_many(scope, writes.audit_rows)
+    events.publish_many(scope, writes.outbox_rows)
     writes.clear()
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from sqlalchemy import bindparam, case, delete, func, insert, or_, select, update
 
-from app.actions import Action, Target, UserKey
+from app.actions import Action, OutboxKey, UserKey
 from app.db import utcnow
 from app.errors import ConflictError, InvalidChangeError
 from app.models import Membership, SeatKind, SsoSession, User, UserSource, UserValue
@@ -84,7 +84,9 @@ def create_user(scope: Scope, spec: UserSpec, source: UserSource = UserSource.SC
     scope.session.add(user)
     scope.session.flush()
     _write_values(scope, user, spec.multi_values)
-    events.record(scope, Action.USER_CREATED, Target.USER, user.id, None, user_snapshot(user))
+    events.record_user(
+        scope, Action.USER_CREATED, user.id, None, user_snapshot(user), user_state(user, False)
+    )
     if scope.organization.default_role_key is not None:
         # A new user belongs to no group yet: only a default role can give them access.
         recompute(scope, [user.id], reason="user_created")
@@ -107,8 +109,13 @@ def _relink(scope: Scope, existing: User, spec: UserSpec) -> User:
     # A create: active unless the IdP says otherwise.
     existing.is_active = spec.is_active if spec.is_active is not None else True
     existing.created_at = existing.created_at or utcnow()
-    events.record(
-        scope, Action.USER_RELINKED, Target.USER, existing.id, before, user_snapshot(existing)
+    events.record_user(
+        scope,
+        Action.USER_RELINKED,
+        existing.id,
+        before,
+        user_snapshot(existing),
+        user_state(existing, relinked=True),
     )
     recompute(scope, [existing.id], reason="user_relinked")
     return existing
@@ -137,7 +144,7 @@ def replace_user(
             )
         ).all()
         _check_external_id_free(spec, holders)
-    before = user_snapshot(user)
+    before, state_before = user_snapshot(user), user_state(user)
     was_active = user.is_active
     if spec.is_active is not None and spec.is_active != was_active:
         # (De)activation changes the seat: the seat counter before this user's row.
@@ -154,7 +161,10 @@ def replace_user(
         action = Action.USER_REACTIVATED
     else:
         action = Action.USER_UPDATED
-    events.record_changes(scope, action, Target.USER, user.id, before, after)
+    state = user_state(user)
+    events.record_user(
+        scope, action, user.id, before, after, state if state != state_before else None, True
+    )
     if was_active != user.is_active:
         if not user.is_active:
             end_sessions(scope, user.id)
@@ -184,7 +194,7 @@ def delete_user(scope: Scope, user_id: str | UUID, expected_version: int | None 
     user.version += 1
     user.updated_at = user.deprovisioned_at
     after = user_snapshot(user) | {UserKey.GROUPS_LEFT: sorted(str(g) for g in group_ids)}
-    events.record(scope, Action.USER_DELETED, Target.USER, user.id, before, after)
+    events.record_user(scope, Action.USER_DELETED, user.id, before, after, user_state(user))
     end_sessions(scope, user.id)
     recompute(scope, [user.id], reason="user_deleted")
     if not seats_in_play:
@@ -281,6 +291,25 @@ def user_snapshot(user: User) -> dict[str, Any]:
     if user.extensions:
         snapshot["extensions"] = user.extensions
     return snapshot
+
+
+def user_state(user: User, relinked: bool | None = None) -> dict[str, Any]:
+    """A user's state as Blue's events carry it (app.actions.OutboxType); `relinked` only
+    in user.provisioned."""
+    state: dict[str, Any] = {
+        UserKey.USER_NAME: user.user_name,
+        "external_id": user.external_id,
+        OutboxKey.EMAIL: user.primary_email,
+        "display_name": user.display_name,
+        "given_name": user.given_name,
+        "family_name": user.family_name,
+        UserKey.ACTIVE: user.is_active,
+        OutboxKey.DELETED: user.deprovisioned_at is not None,
+        OutboxKey.SOURCE: str(user.source),
+    }
+    if relinked is not None:
+        state[OutboxKey.RELINKED] = relinked
+    return state
 
 
 def _primary_value(values: Sequence[Mapping[str, Any]]) -> str | None:
