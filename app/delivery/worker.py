@@ -16,7 +16,7 @@ import os
 import socket
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -117,19 +117,26 @@ class Worker:
         return tally
 
     def run_pass(self) -> Tally:
-        """Fan out what is new, then claim one batch and send it."""
+        """Fan out what is new, then claim one batch, send it, and record what was sent in
+        one transaction (a worker that dies before recording sends again: at least once)."""
         tally = Tally(queued=self.fan_out())
         with self.sessions.begin() as session:
             jobs = queue.claim(session, self.name, utcnow(), self.lease, CLAIM_BATCH)
+        done: list[tuple[queue.Job, queue.Result, datetime]] = []
         for index, job in enumerate(jobs):
             if self.stop.is_set():
                 with self.sessions.begin() as session:
                     queue.release(session, [j.delivery_id for j in jobs[index:]], self.name)
                 break
-            state = self.deliver(job)
-            if state is DeliveryState.DELIVERED:
+            done.append(self.attempt(job))
+        if done:
+            with self.sessions.begin() as session:
+                for job, result, at in done:
+                    queue.record(session, job, result, self.name, at)
+        for _, result, _ in done:
+            if result.state is DeliveryState.DELIVERED:
                 tally.delivered += 1
-            elif state is DeliveryState.DEAD:
+            elif result.state is DeliveryState.DEAD:
                 tally.dead += 1
             else:
                 tally.retrying += 1
@@ -145,8 +152,8 @@ class Worker:
                 queued += queue.fan_out(session, endpoint_id, utcnow())
         return queued
 
-    def deliver(self, job: queue.Job) -> DeliveryState:
-        """Send one claimed delivery and record the attempt; its new state."""
+    def attempt(self, job: queue.Job) -> tuple[queue.Job, queue.Result, datetime]:
+        """Send one claimed delivery: the attempt's result, and when it ended."""
         answer = self.send(job)
         assert self.policy is not None
         now = utcnow()
@@ -161,9 +168,7 @@ class Worker:
                 extra={"delivery": str(job.delivery_id), "status": answer.status},
             )
         result = queue.Result(answer.status, answer.latency_ms, answer.error, state, next_at)
-        with self.sessions.begin() as session:
-            queue.record(session, job, result, self.name, now)
-        return state
+        return job, result, now
 
     def send(self, job: queue.Job) -> Answer:
         """The HTTP attempt, signed with the endpoint's current (and previous) secrets."""
