@@ -66,9 +66,7 @@ def _endpoint_line(row: Row) -> str:
 @click.argument("webhook_id")
 def webhook_disable(slug: str, webhook_id: str) -> None:
     """Pause an endpoint: its events wait, delivered once it is enabled again."""
-    with org_service(slug) as service:
-        service.set_webhook_enabled(webhook_id, False)
-    click.echo(f"disabled webhook {webhook_id}")
+    _switch(slug, webhook_id, enabled=False)
 
 
 @webhook_cli.command("enable")
@@ -76,9 +74,13 @@ def webhook_disable(slug: str, webhook_id: str) -> None:
 @click.argument("webhook_id")
 def webhook_enable(slug: str, webhook_id: str) -> None:
     """Resume a paused endpoint."""
+    _switch(slug, webhook_id, enabled=True)
+
+
+def _switch(slug: str, webhook_id: str, enabled: bool) -> None:
     with org_service(slug) as service:
-        service.set_webhook_enabled(webhook_id, True)
-    click.echo(f"enabled webhook {webhook_id}")
+        service.set_webhook_enabled(webhook_id, enabled)
+    click.echo(f"{'enabled' if enabled else 'disabled'} webhook {webhook_id}")
 
 
 @webhook_cli.command("rotate-secret")
