@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -25,17 +27,13 @@ POSTGRES_URL = os.environ.get("BLUE_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A fresh, empty database for this test session on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'blue.db'}"
-        return
-    # A database of its own, so parallel runs on one server never see each other's rows.
+@contextmanager
+def postgres_database(prefix: str) -> Iterator[str]:
+    """A PostgreSQL database of its own on the test server, dropped afterwards: parallel
+    runs on one server never see each other's rows."""
+    assert POSTGRES_URL is not None
     admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"blue_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:
@@ -44,6 +42,29 @@ def database_url(
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A fresh, empty database for this test session on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'blue.db'}"
+        return
+    with postgres_database("blue_test") as url:
+        yield url
+
+
+@pytest.fixture
+def empty_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A database of this test's own, on the backend under test, with no tables yet (for
+    tests that migrate it themselves)."""
+    if make_url(database_url).get_backend_name() == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    with postgres_database("blue_empty") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -62,18 +83,9 @@ def separate_database(settings: Settings) -> Iterator[Settings]:
     dropped afterwards: for concurrency and locking tests (mark them postgresql_only)."""
     if not POSTGRES_URL or make_url(settings.database_url).get_backend_name() != "postgresql":
         raise RuntimeError("separate_database is for postgresql_only tests")
-    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"blue_race_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(settings.database_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    with postgres_database("blue_race") as url:
         migrate.upgrade(url)
         yield replace(settings, database_url=url)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -8,15 +8,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import Engine, delete, select, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
 from app import db, migrate, reporting
@@ -32,7 +30,6 @@ from app.provisioning import (
     UserSpec,
 )
 from app.reporting import AccessFilters
-from tests.conftest import POSTGRES_URL
 from tests.support import admin_token
 
 ACTOR = Actor(kind="scim", label="okta")
@@ -129,24 +126,6 @@ def test_contract_versions_are_kept_from_creation_and_each_change(
     history = reporting.contract_history(session, org)
     assert history.at(before - timedelta(seconds=1)).paid_seat_tier == 100
     assert history.at(datetime.now(UTC)).paid_seat_tier == org.paid_seat_tier == 8
-
-
-@pytest.fixture
-def empty_database_url(database_url: str, tmp_path: Any) -> Iterator[str]:
-    """A database of this test's own, on the backend under test, with no tables yet."""
-    if make_url(database_url).get_backend_name() == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrating.db'}"
-        return
-    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"blue_migrate_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 ORG_COLUMNS_0009 = (

@@ -7,15 +7,14 @@ import csv
 import io
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from alembic import command
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import migrate, reporting
@@ -39,7 +38,6 @@ from app.provisioning import (
     UserSpec,
 )
 from scim.discovery import PATCH_OP_SCHEMA
-from tests.conftest import POSTGRES_URL
 from tests.support import ScimClient, admin_token
 
 ACTOR = Actor(kind="system", label="test")
@@ -468,32 +466,14 @@ def test_api_patch_rebind_and_drift_report(
 # ------------------------------------------------------------ migration
 
 
-@pytest.fixture
-def fresh_database_url(database_url: str, tmp_path: Any) -> Iterator[str]:
-    """An empty database of its own on the test's backend, dropped afterwards."""
-    if make_url(database_url).get_backend_name() != "postgresql":
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    admin = make_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    name = f"blue_bind_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def test_the_migration_binds_existing_rules_to_the_groups_they_match(
-    fresh_database_url: str,
+    empty_database_url: str,
 ) -> None:
     from app import provisioning
 
-    config = migrate.alembic_config(fresh_database_url)
-    migrate.upgrade(fresh_database_url)
-    engine = make_engine(fresh_database_url)
+    config = migrate.alembic_config(empty_database_url)
+    migrate.upgrade(empty_database_url)
+    engine = make_engine(empty_database_url)
     try:
         with make_sessions(engine).begin() as session:
             org = provisioning.create_organization(session, "Acme", "acme")
