@@ -30,7 +30,32 @@ class BodyTooLargeError(RequestBodyError):
 
 
 class NotJsonError(RequestBodyError):
-    """The body is not valid JSON."""
+    """The body is not valid JSON, or JSON nested or repeated past what any client sends."""
+
+
+# No SCIM or admin document nests deeper, and none carries longer arrays (a body is at most
+# 1 MiB anyway): beyond these a body is an attack on the parser or on what reads it after.
+MAX_JSON_DEPTH = 32
+MAX_JSON_ARRAY = 20_000
+
+
+def check_json_shape(value: Any) -> None:
+    """NotJsonError when `value` nests deeper than MAX_JSON_DEPTH or holds an array longer
+    than MAX_JSON_ARRAY. Iterative: a hostile document cannot exhaust the stack here."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            children = list(item.values())
+        elif isinstance(item, list):
+            if len(item) > MAX_JSON_ARRAY:
+                raise NotJsonError(f"the body has an array of more than {MAX_JSON_ARRAY} items")
+            children = item
+        else:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise NotJsonError(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+        pending.extend((child, depth + 1) for child in children)
 
 
 def request_json(limit: int, allow_empty: bool = False) -> Any:
@@ -44,6 +69,10 @@ def request_json(limit: int, allow_empty: bool = False) -> Any:
     if not raw and allow_empty:
         return None
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
+    except RecursionError:
+        raise NotJsonError(f"the body nests deeper than {MAX_JSON_DEPTH} levels") from None
     except ValueError:
         raise NotJsonError("the body is not valid JSON") from None
+    check_json_shape(value)
+    return value

@@ -1,0 +1,94 @@
+"""Hostile and careless input answers a clear error in the protocol's own format, never a 500
+(issue #16): deep nesting, huge arrays, bodies read only after authentication."""
+
+from __future__ import annotations
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from app.models import Organization
+from app.web import MAX_JSON_ARRAY, MAX_JSON_DEPTH
+from tests.support import ScimClient, admin_token, assert_scim_error
+
+DEEP = "[" * 100_000 + "]" * 100_000  # past the C parser's recursion limit: RecursionError
+
+
+def nested(depth: int) -> str:
+    return '{"a":' * (depth - 1) + "{}" + "}" * (depth - 1)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/Users"),
+        ("POST", "/Groups"),
+        ("POST", "/Users/.search"),
+        ("POST", "/.search"),
+        ("POST", "/Bulk"),
+        ("PUT", "/Users/00000000-0000-0000-0000-000000000000"),
+        ("PATCH", "/Groups/00000000-0000-0000-0000-000000000000"),
+    ],
+)
+def test_deeply_nested_json_is_invalid_syntax_on_every_scim_body(
+    scim: ScimClient, method: str, path: str
+) -> None:
+    response = scim.request(method, path, data=DEEP, content_type="application/scim+json")
+    assert_scim_error(response, 400, "invalidSyntax")
+    assert "nests deeper" in response.json["detail"]
+
+
+def test_nesting_up_to_the_limit_is_read_and_one_more_level_is_refused(
+    scim: ScimClient,
+) -> None:
+    body = '{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "a@b.example",'
+    ok = scim.request(
+        "POST",
+        "/Users",
+        data=body + f'"urn:x:ext": {nested(MAX_JSON_DEPTH - 1)}}}',
+        content_type="application/scim+json",
+    )
+    assert ok.status_code in (201, 400)  # read; an unknown extension is the schema's business
+    assert "nests deeper" not in str(ok.json)
+    deep = scim.request(
+        "POST",
+        "/Users",
+        data=body + f'"urn:x:ext": {nested(MAX_JSON_DEPTH)}}}',
+        content_type="application/scim+json",
+    )
+    assert_scim_error(deep, 400, "invalidSyntax")
+
+
+def test_an_array_past_the_limit_is_refused(scim: ScimClient) -> None:
+    members = ",".join(["1"] * (MAX_JSON_ARRAY + 1))
+    body = f'{{"schemas": [], "displayName": "g", "members": [{members}]}}'
+    response = scim.request("POST", "/Groups", data=body, content_type="application/scim+json")
+    assert_scim_error(response, 400, "invalidSyntax")
+    assert "array of more than" in response.json["detail"]
+
+
+def test_a_scim_body_is_not_read_before_the_token_is_accepted(client: FlaskClient) -> None:
+    response = client.post("/scim/v2/Users", data=DEEP, content_type="application/scim+json")
+    assert response.status_code == 401
+    too_large = client.post(
+        "/scim/v2/Users",
+        data=b"x" * 2_000_000,
+        content_type="application/scim+json",
+        headers={"Authorization": "Bearer nope"},
+    )
+    assert too_large.status_code == 401
+
+
+def test_deeply_nested_json_is_a_400_on_the_admin_api(
+    client: FlaskClient, session: Session, organization: tuple[Organization, str]
+) -> None:
+    token = admin_token(session, organization[0])
+    response = client.post(
+        "/api/v1/rules",
+        data=DEEP,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 400
+    assert response.json is not None
+    assert response.json["error"]["code"] == "invalid_json"
