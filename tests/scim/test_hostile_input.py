@@ -92,3 +92,43 @@ def test_deeply_nested_json_is_a_400_on_the_admin_api(
     assert response.status_code == 400
     assert response.json is not None
     assert response.json["error"]["code"] == "invalid_json"
+
+
+@pytest.mark.parametrize(
+    "start", ["99999999999999999999999", "2147483648", "-99999999999999999999"]
+)
+def test_a_huge_start_index_is_an_empty_page(scim: ScimClient, start: str) -> None:
+    scim.create_user("someone@acme.example")
+    response = scim.get(f"/Users?startIndex={start}")
+    assert response.status_code == 200
+    expected = 1 if start.startswith("-") else 0
+    assert len(response.json["Resources"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "status"), [(1e308, 200), (99999999999999999999999, 200), (1.5, 400), ("x", 400)]
+)
+def test_search_numbers_are_clamped_or_refused(
+    scim: ScimClient, value: object, status: int
+) -> None:
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "startIndex": value,
+        "count": value,
+    }
+    response = scim.post("/Users/.search", body)
+    assert response.status_code == status, response.json
+    if status == 400:
+        assert_scim_error(response, 400)
+
+
+@pytest.mark.parametrize("until", ["9999-12-31", "0001-01-01", "9999-12-31T23:59:59"])
+def test_report_dates_outside_the_calendar_we_serve_are_a_400(
+    client: FlaskClient, session: Session, organization: tuple[Organization, str], until: str
+) -> None:
+    token = admin_token(session, organization[0])
+    headers = {"Authorization": f"Bearer {token}"}
+    for path in (f"/api/v1/reports/changes?until={until}", f"/api/v1/reports/access?as_of={until}"):
+        response = client.get(path, headers=headers)
+        assert response.status_code == 400, (path, response.get_data(as_text=True))
+        assert response.json is not None and response.json["error"]["code"] == "invalid_request"
