@@ -15,7 +15,14 @@ from werkzeug.exceptions import HTTPException
 from app.db import unit_of_work
 from app.errors import ProvisioningError
 from app.logs import current_request_id
-from app.web import BodyTooLargeError, NotJsonError, request_json, settings
+from app.web import (
+    BodyTooLargeError,
+    NotJsonError,
+    UnstorableTextError,
+    request_json,
+    settings,
+    unstorable_field,
+)
 from scim import discovery, operations
 from scim.errors import ScimError, from_service, render, scim_response
 from scim.operations import Outcome, Query
@@ -40,6 +47,16 @@ def json_body() -> Any:
         raise ScimError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, str(error), "tooMany") from None
     except NotJsonError as error:
         raise ScimError(HTTPStatus.BAD_REQUEST, str(error), "invalidSyntax") from None
+    except UnstorableTextError as error:
+        raise ScimError(HTTPStatus.BAD_REQUEST, str(error), "invalidValue") from None
+
+
+@bp.before_request
+def refuse_unstorable_parameters() -> None:
+    """A query parameter no database can store (NUL, a lone surrogate) is 400, not a 500."""
+    name = unstorable_field(request.args.items(multi=True))
+    if name is not None:
+        raise ScimError(HTTPStatus.BAD_REQUEST, str(UnstorableTextError(name)), "invalidValue")
 
 
 def query_from_args() -> Query:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
@@ -132,3 +134,57 @@ def test_report_dates_outside_the_calendar_we_serve_are_a_400(
         response = client.get(path, headers=headers)
         assert response.status_code == 400, (path, response.get_data(as_text=True))
         assert response.json is not None and response.json["error"]["code"] == "invalid_request"
+
+
+UNSTORABLE = ["a\x00b", "a\udcffb"]
+
+
+@pytest.mark.parametrize("bad", UNSTORABLE)
+def test_unstorable_strings_in_a_scim_body_are_refused_naming_the_attribute(
+    scim: ScimClient, bad: str
+) -> None:
+    raw = json.dumps({"schemas": [], "userName": "ok@acme.example", "name": {"givenName": bad}})
+    response = scim.request("POST", "/Users", data=raw, content_type="application/scim+json")
+    assert_scim_error(response, 400, "invalidValue")
+    assert "givenName" in response.json["detail"]
+    group = json.dumps({"schemas": [], "displayName": bad})
+    response = scim.request("POST", "/Groups", data=group, content_type="application/scim+json")
+    assert_scim_error(response, 400, "invalidValue")
+    assert "displayName" in response.json["detail"]
+
+
+def test_unstorable_characters_in_a_filter_are_refused(scim: ScimClient) -> None:
+    response = scim.get('/Users?filter=userName eq "a%00b"')
+    assert_scim_error(response, 400, "invalidValue")
+    assert "filter" in response.json["detail"]
+    # Bytes that are not UTF-8 arrive as U+FFFD (storable): an ordinary empty result.
+    assert scim.get('/Users?filter=userName eq "a%ED%B3%BFb"').status_code == 200
+    search = json.dumps(
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": 'userName eq "a\udcffb"',
+        }
+    )
+    response = scim.request(
+        "POST", "/Users/.search", data=search, content_type="application/scim+json"
+    )
+    assert_scim_error(response, 400, "invalidValue")
+    assert "filter" in response.json["detail"]
+
+
+def test_unstorable_strings_on_the_admin_api_and_sso_pages_are_400(
+    client: FlaskClient, session: Session, organization: tuple[Organization, str]
+) -> None:
+    token = admin_token(session, organization[0])
+    headers = {"Authorization": f"Bearer {token}"}
+    raw = json.dumps({"key": "p\x00", "name": "Project"})
+    response = client.post(
+        "/api/v1/projects", data=raw, content_type="application/json", headers=headers
+    )
+    assert response.status_code == 400
+    assert response.json is not None and "key" in response.json["error"]["detail"]
+    listing = client.get("/api/v1/audit?actor=a%00b", headers=headers)
+    assert listing.status_code == 400
+    page = client.get("/sso/?email=a%00b@acme.example")
+    assert page.status_code == 400
+    assert "cannot be stored" in page.get_data(as_text=True)
