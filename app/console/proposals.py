@@ -38,6 +38,8 @@ class Proposal:
     fields: dict[str, str]  # the form's values, carried by the Confirm form as they were
     proposed: ProposedChange
     apply: Callable[[ProvisioningService], str | None]
+    summary: str = ""  # what is changed, as it stands now (the rule an edit or delete changes)
+    tier_after: int | None = None  # a contract change's new paid-seat tier
 
 
 def _text(form: Form, name: str) -> str:
@@ -115,7 +117,7 @@ def new_rule(form: Form) -> Proposal:
     )
 
 
-def rule_edit(rule_id: str, form: Form) -> Proposal:
+def rule_edit(rule_id: str, form: Form, now: str = "") -> Proposal:
     """Rewrite a mapping rule with every field of the edit form."""
     rule = rule_input(form)
     edit = RuleEdit(
@@ -130,16 +132,18 @@ def rule_edit(rule_id: str, form: Form) -> Proposal:
         fields=_rule_fields(rule),
         proposed=ProposedChange(edit_rules=[(rule_id, edit)]),
         apply=lambda service: _held_id(changes.edit_rule(service, rule_id, edit)),
+        summary=now,
     )
 
 
-def rule_removal(rule_id: str) -> Proposal:
+def rule_removal(rule_id: str, now: str = "") -> Proposal:
     """Delete a mapping rule (never held: revocations apply at once)."""
 
     def apply(service: ProvisioningService) -> None:
         service.delete_rule(rule_id)
 
-    return Proposal("Delete mapping rule", {}, ProposedChange(remove_rules=[rule_id]), apply)
+    removal = ProposedChange(remove_rules=[rule_id])
+    return Proposal("Delete mapping rule", {}, removal, apply, summary=now)
 
 
 def default_role(form: Form) -> Proposal:
@@ -202,7 +206,9 @@ def contract(form: Form) -> Proposal:
         "starts_on": _text(form, "starts_on"),
         "ends_on": _text(form, "ends_on"),
     }
-    return Proposal("Contract change", fields, ProposedChange(contract=given), apply)
+    return Proposal(
+        "Contract change", fields, ProposedChange(contract=given), apply, tier_after=paid_seats
+    )
 
 
 def guard_input(form: Form) -> GuardInput:

@@ -37,6 +37,11 @@ class RuleRow:
     project: str
     priority: int
 
+    @property
+    def sentence(self) -> str:
+        """The rule in words, as the previews and held changes say it."""
+        return f"members of {self.group!r} ({self.match}) get {self.role_name} in {self.project}"
+
 
 @dataclass(frozen=True, slots=True)
 class ProjectRow:

@@ -124,7 +124,7 @@ def render_edit(
 def preview_rule_edit(rule_id: str) -> ResponseReturnValue:
     """What the edited rule would do, before it is changed."""
     return preview(
-        lambda: proposals.rule_edit(rule_id, request.form),
+        lambda: proposals.rule_edit(rule_id, request.form, _rule_now(rule_id)),
         url_for("console.confirm_rule_edit", rule_id=rule_id),
         url_for("console.edit_rule", rule_id=rule_id),
         lambda detail, status: render_edit(rule_id, detail, status),
@@ -146,11 +146,18 @@ def confirm_rule_edit(rule_id: str) -> ResponseReturnValue:
 def preview_rule_removal(rule_id: str) -> ResponseReturnValue:
     """Who would lose what if the rule went."""
     return preview(
-        lambda: proposals.rule_removal(rule_id),
+        lambda: proposals.rule_removal(rule_id, _rule_now(rule_id)),
         url_for("console.confirm_rule_removal", rule_id=rule_id),
         url_for("console.rules"),
         rules_error,
     )
+
+
+def _rule_now(rule_id: str) -> str:
+    """The rule in words as it stands, for the preview of its edit or removal (NotFoundError
+    for another organization's rule)."""
+    with read_only_unit() as session:
+        return "Now: " + queries_rules.rule(session, console_user().org_id, rule_id).sentence
 
 
 @bp.post("/rules/<rule_id>/delete/confirm")

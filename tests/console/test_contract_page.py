@@ -85,6 +85,7 @@ def test_preview_shows_who_would_be_promoted_and_writes_nothing(
     assert re.search(r"<th scope=\"row\">Paid</th><td>1</td><td>2</td>", text)
     assert 'action="/console/contract/confirm"' in text
     assert '<input type="hidden" name="paid_seats" value="2">' in text
+    assert "Paid-seat tier after the change: 2." in text and "would exceed" not in text
     assert (audit_count(session, acme), versions(session, acme)) == before
     session.expire_all()
     assert session.get(Organization, acme.id).paid_seat_tier == 1  # type: ignore[union-attr]
@@ -110,6 +111,17 @@ def test_confirm_sets_the_contract_as_the_console_user_and_promotes_the_next_in_
     assert promoted is not None and promoted.seat == "paid" and promoted.pending_since is None
     page = admin.get(CONTRACT).get_data(as_text=True)
     assert "Contract changed." in page and "2026-12-31" in page
+
+
+def test_preview_of_a_tier_below_the_paid_seats_warns_that_it_is_exceeded(
+    admin: FlaskClient, session: Session, acme: Organization, queue: list[str]
+) -> None:
+    lower = {**RAISE_TIER, "paid_seats": "0", "policy": "allow"}
+    text = post_form(admin, CONTRACT, lower, page=CONTRACT).get_data(as_text=True)
+    # `allow` grants the waiting users at once; billing never takes a paid seat away.
+    assert "3 users would change" in text
+    assert re.search(r"<th scope=\"row\">Paid</th><td>1</td><td>4</td>", text)
+    assert "Paid seats after would exceed the tier." in text
 
 
 @pytest.mark.parametrize(

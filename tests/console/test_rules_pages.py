@@ -171,6 +171,7 @@ def test_delete_previews_who_loses_what_then_deletes(
     session.commit()
     text = post(admin, f"{RULES}/{rule.id}/delete")
     assert "Preview: Delete mapping rule" in text and "*: Team Member → —" in text
+    assert "Now: members of &#39;Engineering&#39; (displayName) get Team Member in *" in text
     assert count(session, MappingRule, acme) == 1
     response = post_form(admin, f"{RULES}/{rule.id}/delete/confirm", {}, page=RULES)
     assert response.status_code == 303
