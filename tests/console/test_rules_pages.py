@@ -201,9 +201,13 @@ def test_a_change_the_guard_would_hold_says_so_and_confirm_stages_it(
     admin: FlaskClient, session: Session, acme: Organization, engineers: list[User]
 ) -> None:
     guard_holds_everything(session, acme)
+    audit_before = audit_rows(session, acme)
     text = post(admin, f"{RULES}/new", NEW_RULE)
     assert "The mass-grant guard would hold this change" in text
     assert "Grants the guard would hold" in text and "ann@acme.example" in text
+    assert "0 users would change" in text
+    assert audit_rows(session, acme) == audit_before
+    assert count(session, HeldChange, acme) == 0
     response = post_form(admin, f"{RULES}/new/confirm", NEW_RULE, page=RULES)
     assert response.status_code == 303
     held = session.scalars(select(HeldChange).where(HeldChange.org_id == acme.id)).one()
