@@ -295,6 +295,7 @@ def exercise_catalogue(api: DocumentedApi) -> str:
     api.call("POST", "/projects", {"key": "web", "name": "Web"}, 201)
     api.call("POST", "/projects", {"key": "web", "colour": "red"}, 400, checked=False)
     api.call("GET", "/projects")
+    api.call("GET", "/projects?name=%00", status=400)  # unstorable: refused on any route
     api.call("PATCH", "/projects/web", {"name": "Website"})
     api.call("GET", "/roles")
     api.call("POST", "/custom-roles", {"slug": "lead", "name": "Lead", "rank": 450}, 201)
