@@ -10,15 +10,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import licensing
 from app import audit, reporting
-from app.models import Organization, Project
+from app.actions import Target
+from app.models import Group, Organization, Project
 from app.provisioning import Actor, ProvisioningService
 from app.reporting import AccessFilters, AuditFilters
+from app.reporting.lookups import user_names
 
 # Reports only read: the service is asked for the role catalogue and the drift, never a change.
 READER = Actor(kind="console", label="report")
@@ -208,6 +211,31 @@ def audit_page(
     """A page of events (PAGE_SIZE) in chain order after the cursor, keyset-paged by
     sequence number: no repeats, no gaps."""
     return reporting.audit_page(session, organization, filters, after, PAGE_SIZE)
+
+
+def target_names(
+    session: Session, organization: Organization, events: Iterable[dict[str, Any]]
+) -> dict[str, str]:
+    """The current names of the users and groups a page of events is about, by id: the trail
+    records ids, a reviewer reads names (a deleted group has none left to show)."""
+    users: set[str] = set()
+    groups: list[UUID] = []
+    for event in events:
+        target = event["target_id"]
+        if target and event["target_type"] == Target.USER:
+            users.add(target)
+        elif target and event["target_type"] == Target.GROUP:
+            try:
+                groups.append(UUID(target))
+            except ValueError:
+                continue
+    names = user_names(session, organization.id, users)
+    found = session.execute(
+        select(Group.id, Group.display_name).where(
+            Group.org_id == organization.id, Group.id.in_(groups)
+        )
+    )
+    return names | {str(group_id): name for group_id, name in found}
 
 
 def audit_rows(

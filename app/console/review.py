@@ -42,6 +42,7 @@ from app.console.queries_review import (
     filter_choices,
     page_of,
     renewal,
+    target_names,
     verify,
 )
 from app.db import read_only_unit, utcnow
@@ -422,6 +423,7 @@ def show_audit(verified: bool) -> ResponseReturnValue:
         next_url = url_with("console.audit", after=events["next_cursor"])
         return found | {
             "events": events["events"],
+            "names": target_names(session, organization, events["events"]),
             "next_url": next_url if events["has_more"] else None,
             "first_url": url_with("console.audit", after=None) if text_arg("after") else None,
             "exports": export_links("console.audit_export"),

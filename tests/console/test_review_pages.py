@@ -186,6 +186,9 @@ def test_drift_and_audit_filters_narrow(admin: FlaskClient, directory: Directory
     audit = page(admin, "/console/audit?user=carol@acme.example")
     assert "user.created" in audit and directory.alice.user_name not in audit
     assert str(directory.carol.id) in audit and str(directory.alice.id) not in audit
+    assert "user carol@acme.example" in audit  # the target by its name, beside its id
+    groups = page(admin, "/console/audit?group=Engineering&action=membership.")
+    assert groups.count("group Engineering") >= 2 and "user.created" not in groups
     rules = page(admin, "/console/audit?action=rule.")
     assert "rule.created" in rules and "user.created" not in rules
     assert "No event matches" in page(admin, "/console/audit?actor=nobody")
