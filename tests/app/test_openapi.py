@@ -316,7 +316,10 @@ def exercise_catalogue(api: DocumentedApi) -> str:
     api.call("PUT", "/contract", {"paid_seats": 50, "starts_on": "2026-01-01"})
     api.call("PATCH", "/contract", {"policy": "hold", "ends_on": None})
     add = {"group": "Engineering", "role": "Project Administrator", "project": "web"}
-    api.call("POST", "/dry-run?limit=10", {"add_rules": [add], "paid_seats": 1})
+    edit = {"id": rule["id"], "role": "Client"}
+    proposal = {"add_rules": [add], "edit_rules": [edit], "remove_rules": [], "paid_seats": 1}
+    dry = api.call("POST", "/dry-run?limit=10", proposal)
+    assert dry["changed_users"] >= 1
     return str(rule["id"])
 
 
