@@ -31,10 +31,18 @@ from app.provisioning import Actor, LoginClaims, ProvisioningService
 from app.web import settings
 from sso import sessions
 from sso.connections import sp_urls
-from sso.pages import error_page, refuse_unstorable_input
+from sso.pages import add_security_headers, allow_form_target, error_page, refuse_unstorable_input
 
-bp = Blueprint("sso", __name__, url_prefix="/sso", template_folder="templates")
+bp = Blueprint(
+    "sso",
+    __name__,
+    url_prefix="/sso",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
 bp.before_request(refuse_unstorable_input)
+bp.after_request(add_security_headers)
 log = logging.getLogger(__name__)
 CONSOLE_PATH = "/console/"
 
@@ -122,6 +130,7 @@ def complete_login(
             "sso_handoff.html", action=blue_url, token=token, return_to=safe_return_to(return_to)
         )
         response = Response(body, content_type="text/html; charset=utf-8")
+        allow_form_target(blue_url)
     else:
         response = redirect(url_for("sso.get_session"))
     response.headers["Cache-Control"] = "no-store"
