@@ -338,12 +338,14 @@ def user_audit(
     target_id) index; membership events of groups the user has left are on the audit page."""
     about_user = _latest_events(
         session,
+        org_id,
         and_(AuditEvent.target_type == Target.USER, AuditEvent.target_id == str(user_id)),
     )
     memberships: list[Any] = []
     if group_ids:
         memberships = _latest_events(
             session,
+            org_id,
             and_(
                 AuditEvent.target_type == Target.GROUP,
                 AuditEvent.target_id.in_([str(g) for g in group_ids]),
@@ -356,10 +358,10 @@ def user_audit(
 
 
 def _latest_events(
-    session: Session, target: ColumnElement[bool], user_id: str | None = None
+    session: Session, org_id: UUID, target: ColumnElement[bool], user_id: str | None = None
 ) -> list[dict[str, Any]]:
     """The newest events about `target` (with `user_id` as the member, when given)."""
-    query = select(AuditEvent).where(target, AuditEvent.org_id.is_not(None))
+    query = select(AuditEvent).where(AuditEvent.org_id == org_id, target)
     if user_id is not None:
         query = query.where(
             or_(
