@@ -65,6 +65,14 @@ def make_directory(session: Session, organization: Organization, tier: int = 5) 
         GroupSpec(display_name="Support", member_ids=[str(bob.id), str(cy.id), str(dee.id)])
     )
     empty = service.create_group(GroupSpec(display_name="Alumni", external_id="ext-alumni"))
-    service.replace_user(dee.id, UserSpec(user_name=dee.user_name, is_active=False))
+    service.replace_user(
+        dee.id,
+        UserSpec(
+            user_name=dee.user_name,
+            is_active=False,
+            attributes={"display_name": "Dee Dee"},
+            multi_values={"emails": [{"value": dee.user_name, "primary": True}]},
+        ),
+    )
     session.commit()
     return Directory(ada, bob, cy, dee, engineering, support, empty)
