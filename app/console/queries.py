@@ -370,7 +370,33 @@ def _latest_events(
             )
         )
     rows = session.scalars(query.order_by(AuditEvent.id.desc()).limit(HISTORY_LIMIT))
-    return [event_document(row) for row in rows]
+    return [
+        {**event_document(row), "summary": describe_change(row.before, row.after)} for row in rows
+    ]
+
+
+def describe_change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    """An event's payload in a line: each plain value, `old → new` where both are given.
+    Nested values (emails, role sources) are left to the audit trail's full record."""
+    before, after = before or {}, after or {}
+    parts = []
+    for key in sorted({*before, *after}):
+        old, new = before.get(key), after.get(key)
+        if isinstance(old, dict | list) or isinstance(new, dict | list):
+            continue
+        if key in before and key in after:
+            parts.append(f"{key}: {_plain(old)} → {_plain(new)}")
+        else:
+            parts.append(f"{key}: {_plain(new if key in after else old)}")
+    return " · ".join(parts)
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 # ------------------------------------------------------------------ groups

@@ -284,3 +284,26 @@ def test_signed_out_browser_is_sent_to_sign_in(client: FlaskClient, directory: D
     response = client.get(f"/console/users/{directory.ada.id}")
     assert response.status_code == 302
     assert "/console/sign-in" in response.headers["Location"]
+
+
+def test_audit_events_read_as_one_line_each(admin: FlaskClient, directory: Directory) -> None:
+    html = page_of(admin, f"/console/users/{directory.dee.id}")
+    audit = html[html.index('id="audit-heading"') :]
+    assert "active: yes → no" in audit  # user.deactivated
+    assert "seat: none" in audit  # seat.changed, released
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "line"),
+    [
+        (None, {"seat": "paid", "pending": False}, "pending: no · seat: paid"),
+        ({"active": True}, {"active": False}, "active: yes → no"),
+        (None, {"role": "client", "sources": [{"rule_id": "r"}]}, "role: client"),
+        ({"user_id": "u"}, None, "user_id: u"),
+        (None, None, ""),
+    ],
+)
+def test_describe_change(
+    before: dict[str, object] | None, after: dict[str, object] | None, line: str
+) -> None:
+    assert queries.describe_change(before, after) == line
