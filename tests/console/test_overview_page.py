@@ -70,6 +70,16 @@ def test_gauge_and_counts_show_paid_seats_against_the_tier(
     assert 'href="/console/users?seat=paid"' in counts
 
 
+def test_deprovisioned_and_deactivated_users_are_counted_apart(
+    admin: FlaskClient, session: Session, acme: Organization, directory: Directory
+) -> None:
+    ProvisioningService(session, acme, OPERATOR).delete_user(directory.bob.id)
+    session.commit()
+    counts = section(page_of(admin), "counts-heading")
+    assert (fact(counts, "Free"), fact(counts, "Paid")) == ("0", "2")
+    assert (fact(counts, "Deactivated"), fact(counts, "Deprovisioned")) == ("1", "1")
+
+
 def test_over_the_tier_the_gauge_is_full_and_says_by_how_much(
     admin: FlaskClient, session: Session, acme: Organization, directory: Directory
 ) -> None:
