@@ -166,8 +166,10 @@ def index() -> ResponseReturnValue:
 __all__ = ["admin", "bp", "console_user", "csrf", "init_app"]
 
 # The pages: each module adds its routes to `bp`.
-from app.console import (  # noqa: E402
-    access,  # noqa: F401
-    directory,  # noqa: F401
-    overview,  # noqa: F401
+from app.console import (  # noqa: E402,F401
+    access,
+    contract,
+    directory,
+    overview,
+    rules,
 )

@@ -141,6 +141,8 @@ def test_held_and_recent_changes(
     held = section(html, "held-heading")
     assert "No change is waiting" not in held
     assert "<td>2</td>" in held  # two new paid seats held
+    link = re.search(r'href="(/console/rules/held/[0-9a-f-]{36})"', held)
+    assert link is not None and admin.get(link.group(1)).status_code == 200
     recent = section(html, "recent-heading")
     assert "<code>change.held</code>" in recent
     assert f'href="/console/users/{newcomers[1].id}">new1@acme.example</a>' in recent
