@@ -161,6 +161,8 @@ __all__ = ["admin", "bp", "console_user", "csrf", "init_app"]
 from app.console import (  # noqa: E402,F401
     access,
     contract,
+    directory,
+    overview,
     review,
     rules,
 )
