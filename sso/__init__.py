@@ -7,7 +7,17 @@ from sso.api import bp as api_bp
 from sso.cli import connection_cli, handoff_cli
 from sso.jwks import bp as jwks_bp
 from sso.oidc_views import bp as oidc_bp
+from sso.pages import error_page
 from sso.saml_views import bp as saml_bp
 from sso.views import bp
 
-__all__ = ["api_bp", "bp", "connection_cli", "handoff_cli", "jwks_bp", "oidc_bp", "saml_bp"]
+__all__ = [
+    "api_bp",
+    "bp",
+    "connection_cli",
+    "error_page",
+    "handoff_cli",
+    "jwks_bp",
+    "oidc_bp",
+    "saml_bp",
+]

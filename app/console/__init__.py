@@ -135,7 +135,7 @@ def render_http_error(error: HTTPException) -> ResponseReturnValue:
     return error_page(status.phrase, detail, status)
 
 
-def error_page(title: str, detail: str, status: int) -> ResponseReturnValue:
+def error_page(title: str, detail: str, status: int) -> Response:
     """A console error as a page, with the request id to quote to support."""
     body = render_template(
         "console/error.html", title=title, detail=detail, request_id=current_request_id()
