@@ -13,6 +13,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     import scim
     import sso
     from app import admin, cli, console, health, logs
+    from app.console.sso_setup import EXTENSION as CONSOLE_SSO_SETUP
     from app.db import make_engine, make_sessions
 
     settings = settings if settings is not None else Settings.from_env()
@@ -37,6 +38,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(admin.webhooks_bp)
     app.register_blueprint(admin.events_bp)
     console.init_app(app)
+    # The console's Connections page reaches sso/ only through this (app/ never imports sso/).
+    app.extensions[CONSOLE_SSO_SETUP] = sso.ConsoleSetup()
     app.register_blueprint(console.bp)
     app.register_error_handler(HTTPException, scim.render_http_error)
     app.register_error_handler(Exception, scim.render_crash)

@@ -158,7 +158,7 @@ def index() -> ResponseReturnValue:
     return redirect(url_for("console.access"))
 
 
-__all__ = ["admin", "bp", "console_user", "csrf", "init_app"]
+__all__ = ["SECURITY_HEADERS", "admin", "bp", "console_user", "csrf", "init_app"]
 
 # The pages: each module adds its routes to `bp`.
-from app.console import access  # noqa: E402,F401
+from app.console import access, connections, tokens  # noqa: E402,F401
