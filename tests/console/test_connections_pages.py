@@ -12,7 +12,7 @@ from uuid import UUID
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
@@ -210,6 +210,25 @@ def test_oidc_connection_from_the_issuer_stores_the_secret_encrypted(
     assert row.settings["issuer"] == provider.issuer
     stored = row.encrypted_secrets["client_secret"]
     assert crypto.decrypt(settings.secret_key, stored) == provider.client_secret
+
+
+def test_no_transaction_is_open_while_the_issuer_is_discovered(
+    admin: FlaskClient, app: Flask, session: Session, acme: Organization, provider: OidcProvider
+) -> None:
+    # Every unit of work is a savepoint on the test's connection (tests/conftest.py).
+    bound: Connection = app.extensions["sessions"].kw["bind"]
+    seen: list[tuple[str, bool]] = []
+    provider.on_request = lambda path: seen.append((path, bound.in_nested_transaction()))
+    form = {
+        "issuer": provider.issuer,
+        "client_id": provider.client_id,
+        "client_secret": provider.client_secret,
+    }
+    token = csrf_token(admin)
+    session.commit()  # the test's own session holds no savepoint during the request
+    response = admin.post("/console/connections/new/oidc", data={**form, "csrf_token": token})
+    connection_id_of(response)
+    assert seen == [("/.well-known/openid-configuration", False)]
 
 
 def test_an_issuer_without_discovery_is_refused_and_the_secret_not_echoed(
