@@ -31,9 +31,10 @@ from app.provisioning import Actor, LoginClaims, ProvisioningService
 from app.web import settings
 from sso import console_setup, sessions
 from sso.connections import sp_urls
-from sso.pages import error_page
+from sso.pages import error_page, refuse_unstorable_input
 
 bp = Blueprint("sso", __name__, url_prefix="/sso", template_folder="templates")
+bp.before_request(refuse_unstorable_input)
 log = logging.getLogger(__name__)
 CONSOLE_PATH = "/console/"
 

@@ -28,6 +28,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.console.auth import admin, console_user, current_user_or_none, load_console_user
 from app.logs import current_request_id
+from app.web import UnstorableTextError, unstorable_field
 
 bp = Blueprint(
     "console",
@@ -93,6 +94,10 @@ def before_request() -> ResponseReturnValue | None:
     g.pop("console_user", None)
     if request.method == "POST":
         csrf.protect()
+    fields = [*request.args.items(multi=True), *request.form.items(multi=True)]
+    name = unstorable_field(fields)
+    if name is not None:
+        return error_page("Not saved", str(UnstorableTextError(name)), HTTPStatus.BAD_REQUEST)
     return load_console_user()
 
 

@@ -150,7 +150,7 @@ def reader(view: F) -> F:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         if current_user_or_none() is None:
             if request.method == "GET":
-                return redirect(url_for("console.sign_in", next=request.full_path))
+                return redirect(url_for("console.sign_in"))
             abort(401)
         return view(*args, **kwargs)
 
@@ -166,7 +166,7 @@ def admin(view: F) -> F:
         user = current_user_or_none()
         if user is None:
             if request.method == "GET":
-                return redirect(url_for("console.sign_in", next=request.full_path))
+                return redirect(url_for("console.sign_in"))
             abort(401)
         if not user.is_admin:
             abort(403)
