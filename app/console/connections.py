@@ -269,11 +269,13 @@ def delete_connection(connection_id: str) -> ResponseReturnValue:
     return redirect(url_for("console.connections"), HTTPStatus.SEE_OTHER)
 
 
-@bp.post("/connections/<connection_id>/test")
+@bp.get("/connections/<connection_id>/test")
 @admin
 def test_sign_in(connection_id: str) -> ResponseReturnValue:
     """Start a test sign-in: the SSO flow runs, nothing is provisioned, a page shows what the
-    IdP sent. The connection must be on (its login refuses otherwise)."""
+    IdP sent. The connection must be on (its login refuses otherwise). A link, not a form:
+    the CSP's form-action 'self' would stop a form's redirect on its way to the IdP; and it
+    changes nothing (the login request is written by the login URL, as for any login)."""
     user = console_user()
     with read_only_unit() as session:
         row = queries.connection(session, user.org_id, connection_id)

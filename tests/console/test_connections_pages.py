@@ -272,7 +272,7 @@ def test_switch_off_on_and_delete_a_connection(
     assert actions[-3:] == ["connection.updated", "connection.updated", "connection.deleted"]
 
 
-@pytest.mark.parametrize("action", ["enable", "disable", "delete", "test"])
+@pytest.mark.parametrize("action", ["enable", "disable", "delete"])
 def test_connection_writes_refuse_reviewers_forms_without_token_and_other_orgs(
     admin: FlaskClient,
     reviewer: FlaskClient,
@@ -291,6 +291,22 @@ def test_connection_writes_refuse_reviewers_forms_without_token_and_other_orgs(
     session.expire_all()
     assert session.get(IdpConnection, UUID(theirs)) is not None
     assert session.get_one(IdpConnection, UUID(ours)).is_enabled is True
+
+
+def test_test_sign_in_is_for_admins_of_the_connections_organization(
+    admin: FlaskClient,
+    reviewer: FlaskClient,
+    session: Session,
+    acme: Organization,
+    other_org: Organization,
+) -> None:
+    ours = saml_connection(session, acme)
+    theirs = saml_connection(session, other_org)
+    assert reviewer.get(f"/console/connections/{ours}/test").status_code == 403
+    assert admin.get(f"/console/connections/{theirs}/test").status_code == 404
+    started = admin.get(f"/console/connections/{ours}/test")
+    assert started.status_code == 303
+    assert started.headers["Location"].startswith(f"http://localhost/sso/saml/{ours}/login?")
 
 
 def test_new_connection_forms_refuse_reviewers_and_forms_without_token(

@@ -65,8 +65,8 @@ def nothing_provisioned(session: Session, response: TestResponse) -> None:
 
 
 def start_test(admin: FlaskClient, connection_id: str) -> str:
-    """Press "Test sign-in": where the console sends the browser."""
-    response = post_form(admin, f"/console/connections/{connection_id}/test")
+    """Follow the "Test sign-in" link: where the console sends the browser."""
+    response = admin.get(f"/console/connections/{connection_id}/test")
     assert response.status_code == 303, response.get_data(as_text=True)
     location = response.headers["Location"]
     return_to = parse_qs(urlsplit(location).query)["return_to"][0]
@@ -155,7 +155,7 @@ def test_a_switched_off_connection_is_not_tested(
 ) -> None:
     _idp, connection_id = okta
     assert post_form(admin, f"/console/connections/{connection_id}/disable").status_code == 303
-    response = post_form(admin, f"/console/connections/{connection_id}/test")
+    response = admin.get(f"/console/connections/{connection_id}/test")
     assert response.status_code == 303
     assert response.headers["Location"] == f"/console/connections/{connection_id}"
 
