@@ -28,6 +28,7 @@ from app.console.sso_setup import (
     NewConnection,
     OidcForm,
     SamlForm,
+    SettingsChange,
     SetupFact,
     SetupRefusedError,
 )
@@ -96,6 +97,37 @@ class ConsoleSetup:
             form.jit,
         )
 
+    def fetch_metadata(self, xml: bytes | None, url: str | None) -> bytes:
+        if xml:
+            return xml
+        if not url:
+            raise SetupRefusedError("give the IdP's metadata: upload it, paste it or its URL")
+        try:
+            return saml.fetch_idp_metadata(url)
+        except ValueError as error:
+            raise SetupRefusedError(f"IdP metadata refused: {error}") from None
+
+    def reimported_saml(
+        self, connection: IdpConnection, xml: bytes, org_slug: str
+    ) -> SettingsChange:
+        if connection.protocol != "saml":
+            raise SetupRefusedError("metadata only applies to SAML connections")
+        metadata = _parsed(xml)
+        try:
+            idp = saml.SamlSettings.from_json(connection.settings)
+        except ValueError as error:
+            raise SetupRefusedError(f"the stored SAML settings are unusable: {error}") from None
+        # As `connection update-saml --metadata`: an SP key made if the IdP now wants one.
+        idp, secrets = connection_settings.with_sp_key(
+            idp.with_metadata(metadata), org_slug, connection.encrypted_secrets
+        )
+        return SettingsChange(idp.to_json(), secrets)
+
+    def oidc_client_secret(self, client_secret: str) -> SettingsChange:
+        if not client_secret:
+            raise SetupRefusedError("a client secret is required")
+        return SettingsChange(None, connection_settings.encrypted_client_secret(client_secret))
+
     def sp_values(self, connection: IdpConnection) -> dict[str, str]:
         return sp_urls(connection)
 
@@ -116,13 +148,11 @@ class ConsoleSetup:
 def _read_metadata(form: SamlForm) -> saml.IdpMetadata:
     """The IdP's metadata from the upload, the pasted XML or its URL (fetched here: the
     console calls this with no transaction open)."""
+    return _parsed(ConsoleSetup().fetch_metadata(form.metadata_xml, form.metadata_url))
+
+
+def _parsed(xml: bytes) -> saml.IdpMetadata:
     try:
-        if form.metadata_xml:
-            xml = form.metadata_xml
-        elif form.metadata_url:
-            xml = saml.fetch_idp_metadata(form.metadata_url)
-        else:
-            raise SetupRefusedError("give the IdP's metadata: upload it, paste it or its URL")
         return saml.parse_idp_metadata(xml)
     except saml.SamlError as error:
         raise SetupRefusedError(f"IdP metadata refused: {error.detail}") from None

@@ -10,6 +10,7 @@ issuer discovered), then one unit of work stores them through the provisioning s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from http import HTTPStatus
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -23,11 +24,13 @@ from app.console.sso_setup import (
     NewConnection,
     OidcForm,
     SamlForm,
+    SettingsChange,
     SetupRefusedError,
     connection_setup,
 )
 from app.db import read_only_unit, unit_of_work
 from app.errors import ConflictError, NotFoundError, ProvisioningError
+from app.models import IdpConnection
 from app.provisioning import ProvisioningService
 
 PRESETS = ("okta", "entra")
@@ -199,6 +202,12 @@ def _store(new: NewConnection, template: str) -> ResponseReturnValue:
 @admin
 def connection(connection_id: str) -> ResponseReturnValue:
     """A connection: what it is set to, the values for the IdP, its switches, a test sign-in."""
+    return _connection_page(connection_id)
+
+
+def _connection_page(
+    connection_id: str, error: str | None = None, status: int = HTTPStatus.OK
+) -> ResponseReturnValue:
     setup = connection_setup()
     with read_only_unit() as session:
         row = queries.connection(session, console_user().org_id, connection_id)
@@ -209,13 +218,13 @@ def connection(connection_id: str) -> ResponseReturnValue:
         page = {
             "id": row.id,
             "name": row.name,
-            "protocol": row.protocol,
+            "protocol": protocol,
             "is_enabled": row.is_enabled,
             "is_jit_enabled": row.is_jit_enabled,
             "facts": setup.facts(row),
         }
     shown = [(key, SP_LABELS[key], value) for key, value in values.items() if key in SP_LABELS]
-    return render_template(
+    body = render_template(
         "console/connection.html",
         connection=page,
         sp_values=shown,
@@ -223,7 +232,9 @@ def connection(connection_id: str) -> ResponseReturnValue:
             (idp, [(field, key, values[key]) for field, key in fields if key in values])
             for idp, fields in IDP_FIELDS[protocol]
         ],
+        error=error,
     )
+    return body, status
 
 
 def _switch(connection_id: str, message: str, is_enabled: bool) -> ResponseReturnValue:
@@ -251,6 +262,84 @@ def enable_connection(connection_id: str) -> ResponseReturnValue:
 @admin
 def disable_connection(connection_id: str) -> ResponseReturnValue:
     return _switch(connection_id, "The connection is off: its sign-ins are refused.", False)
+
+
+@bp.post("/connections/<connection_id>/jit")
+@admin
+def set_connection_jit(connection_id: str) -> ResponseReturnValue:
+    """Whether people unknown to Blue are created at their first sign-in."""
+    jit = request.form.get("jit") == "on"
+    message = "Unknown people are created at their first sign-in."
+    return _update(connection_id, message if jit else "Unknown people are refused.", jit=jit)
+
+
+@bp.post("/connections/<connection_id>/metadata")
+@admin
+def reimport_connection_metadata(connection_id: str) -> ResponseReturnValue:
+    """Fresh IdP metadata for a SAML connection (new endpoints or signing certificates)."""
+    org_slug = console_user().org_slug
+    try:
+        upload = request.files.get("metadata_file")
+        xml = _read_upload(upload) if upload is not None and upload.filename else None
+        pasted = _text("metadata_xml")
+        xml = xml or (pasted.encode() if pasted else None)
+        # Fetched now, before the unit of work opens: no transaction waits on the network.
+        fetched = connection_setup().fetch_metadata(xml, _text("metadata_url"))
+    except SetupRefusedError as error:
+        return _connection_page(connection_id, error.detail, HTTPStatus.BAD_REQUEST)
+    return _update(
+        connection_id,
+        "The IdP's metadata is imported: endpoints and certificates are current.",
+        build=lambda row: connection_setup().reimported_saml(row, fetched, org_slug),
+    )
+
+
+@bp.post("/connections/<connection_id>/secret")
+@admin
+def replace_connection_secret(connection_id: str) -> ResponseReturnValue:
+    """A new OIDC client secret (the IdP's expire); the old one is no longer used."""
+    secret = (request.form.get("client_secret") or "").strip()
+    return _update(
+        connection_id,
+        "The new client secret is stored; sign-ins use it from now on.",
+        build=lambda row: _oidc_only(row, secret),
+    )
+
+
+def _oidc_only(row: IdpConnection, secret: str) -> SettingsChange:
+    if row.protocol != "oidc":
+        raise SetupRefusedError("a client secret only applies to OIDC connections")
+    return connection_setup().oidc_client_secret(secret)
+
+
+def _update(
+    connection_id: str,
+    message: str,
+    build: Callable[[IdpConnection], SettingsChange] | None = None,
+    jit: bool | None = None,
+) -> ResponseReturnValue:
+    """Change a connection in one unit of work: `build` reads the stored connection and makes
+    its new settings or secrets (no network: anything to fetch was fetched before)."""
+    user = console_user()
+    try:
+        with unit_of_work() as session:
+            service = ProvisioningService(session, user.org_id, console_actor())
+            row = service.get_connection(connection_id)
+            change = build(row) if build is not None else SettingsChange(None, None)
+            service.update_connection(
+                row.id,
+                settings=change.settings,
+                encrypted_secrets=change.secrets,
+                is_jit_enabled=jit,
+            )
+    except NotFoundError:
+        abort(404)
+    except (SetupRefusedError, ProvisioningError) as error:
+        return _connection_page(connection_id, error.detail, HTTPStatus.BAD_REQUEST)
+    flash(message, "info")
+    return redirect(
+        url_for("console.connection", connection_id=connection_id), HTTPStatus.SEE_OTHER
+    )
 
 
 @bp.post("/connections/<connection_id>/delete")

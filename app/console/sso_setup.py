@@ -63,6 +63,14 @@ class NewConnection:
 
 
 @dataclass(frozen=True, slots=True)
+class SettingsChange:
+    """New settings and (encrypted) secrets for an existing connection; None keeps them."""
+
+    settings: dict[str, object] | None
+    secrets: dict[str, str] | None
+
+
+@dataclass(frozen=True, slots=True)
 class SetupFact:
     """One line of what a connection is set to (IdP entity id, issuer, a certificate...)."""
 
@@ -81,6 +89,22 @@ class ConnectionSetup(Protocol):
     def new_oidc(self, form: OidcForm) -> NewConnection:
         """Settings checked against the issuer's discovery document (a network call: no
         transaction open); SetupRefusedError when they cannot be used."""
+        ...
+
+    def fetch_metadata(self, xml: bytes | None, url: str | None) -> bytes:
+        """The IdP's metadata as given, or fetched from its URL (no transaction open);
+        SetupRefusedError when there is none or it cannot be fetched."""
+        ...
+
+    def reimported_saml(
+        self, connection: IdpConnection, xml: bytes, org_slug: str
+    ) -> SettingsChange:
+        """A SAML connection's settings with the IdP's endpoints and certificates from fresh
+        metadata (parsing only, no network); SetupRefusedError when it cannot be used."""
+        ...
+
+    def oidc_client_secret(self, client_secret: str) -> SettingsChange:
+        """An OIDC connection's secrets with a new client secret, encrypted."""
         ...
 
     def sp_values(self, connection: IdpConnection) -> dict[str, str]:

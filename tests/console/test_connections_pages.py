@@ -272,7 +272,69 @@ def test_switch_off_on_and_delete_a_connection(
     assert actions[-3:] == ["connection.updated", "connection.updated", "connection.deleted"]
 
 
-@pytest.mark.parametrize("action", ["enable", "disable", "delete"])
+def test_the_jit_switch(admin: FlaskClient, session: Session, acme: Organization) -> None:
+    connection_id = saml_connection(session, acme)
+    assert post_form(admin, f"/console/connections/{connection_id}/jit").status_code == 303
+    session.expire_all()
+    assert session.get_one(IdpConnection, UUID(connection_id)).is_jit_enabled is False
+    on = post_form(admin, f"/console/connections/{connection_id}/jit", {"jit": "on"})
+    assert on.status_code == 303
+    session.expire_all()
+    assert session.get_one(IdpConnection, UUID(connection_id)).is_jit_enabled is True
+
+
+def test_reimported_metadata_brings_the_rolled_over_certificate(
+    admin: FlaskClient, session: Session, acme: Organization, idp: TestIdp
+) -> None:
+    created = post_form(
+        admin,
+        "/console/connections/new/saml",
+        {"preset": "okta", "metadata_xml": idp.metadata().decode()},
+    )
+    connection_id = connection_id_of(created)
+    rolled = TestIdp(ACME_IDP, key_pair("acme-console-idp-2027"))
+    response = post_form(
+        admin,
+        f"/console/connections/{connection_id}/metadata",
+        {"metadata_xml": rolled.metadata().decode()},
+    )
+    assert response.status_code == 303
+    session.expire_all()
+    row = session.get_one(IdpConnection, UUID(connection_id))
+    assert row.settings["certificates"] == [rolled.keys.cert_b64]
+    assert row.settings["preset"] == "okta"
+    refused = post_form(
+        admin, f"/console/connections/{connection_id}/metadata", {"metadata_xml": "<x/>"}
+    )
+    assert refused.status_code == 400 and "IdP metadata refused" in refused.get_data(as_text=True)
+
+
+def test_a_new_client_secret_replaces_the_old_one(
+    admin: FlaskClient, app: Flask, session: Session, acme: Organization
+) -> None:
+    settings: Settings = app.extensions["settings"]
+    service = ProvisioningService(session, acme, OPERATOR)
+    oidc = service.create_connection(
+        "Entra",
+        "oidc",
+        {"issuer": "https://login.example/v2.0", "client_id": "blue"},
+        {"client_secret": crypto.encrypt(settings.secret_key, "old")},
+    )
+    saml_id = saml_connection(session, acme)
+    session.commit()
+    url = f"/console/connections/{oidc.id}/secret"
+    assert post_form(admin, url, {"client_secret": "new-secret"}).status_code == 303
+    session.expire_all()
+    stored = session.get_one(IdpConnection, oidc.id).encrypted_secrets["client_secret"]
+    assert crypto.decrypt(settings.secret_key, stored) == "new-secret"
+    assert post_form(admin, url, {"client_secret": ""}).status_code == 400
+    not_oidc = post_form(admin, f"/console/connections/{saml_id}/secret", {"client_secret": "x"})
+    assert not_oidc.status_code == 400
+    secret_rotated = [a for a, _k, _w in audit_actions(session, acme)]
+    assert "connection.secret_rotated" in secret_rotated
+
+
+@pytest.mark.parametrize("action", ["enable", "disable", "delete", "jit", "metadata", "secret"])
 def test_connection_writes_refuse_reviewers_forms_without_token_and_other_orgs(
     admin: FlaskClient,
     reviewer: FlaskClient,
