@@ -166,4 +166,10 @@ def index() -> ResponseReturnValue:
 __all__ = ["SECURITY_HEADERS", "admin", "bp", "console_user", "csrf", "init_app"]
 
 # The pages: each module adds its routes to `bp`.
-from app.console import access, connections, tokens  # noqa: E402,F401
+from app.console import (  # noqa: E402,F401
+    access,
+    connections,
+    contract,
+    rules,
+    tokens,
+)
