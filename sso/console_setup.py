@@ -98,14 +98,7 @@ class ConsoleSetup:
         )
 
     def fetch_metadata(self, xml: bytes | None, url: str | None) -> bytes:
-        if xml:
-            return xml
-        if not url:
-            raise SetupRefusedError("give the IdP's metadata: upload it, paste it or its URL")
-        try:
-            return saml.fetch_idp_metadata(url)
-        except ValueError as error:
-            raise SetupRefusedError(f"IdP metadata refused: {error}") from None
+        return _fetched(xml, url)
 
     def reimported_saml(
         self, connection: IdpConnection, xml: bytes, org_slug: str
@@ -148,7 +141,18 @@ class ConsoleSetup:
 def _read_metadata(form: SamlForm) -> saml.IdpMetadata:
     """The IdP's metadata from the upload, the pasted XML or its URL (fetched here: the
     console calls this with no transaction open)."""
-    return _parsed(ConsoleSetup().fetch_metadata(form.metadata_xml, form.metadata_url))
+    return _parsed(_fetched(form.metadata_xml, form.metadata_url))
+
+
+def _fetched(xml: bytes | None, url: str | None) -> bytes:
+    if xml:
+        return xml
+    if not url:
+        raise SetupRefusedError("give the IdP's metadata: upload it, paste it or its URL")
+    try:
+        return saml.fetch_idp_metadata(url)
+    except ValueError as error:
+        raise SetupRefusedError(f"IdP metadata refused: {error}") from None
 
 
 def _parsed(xml: bytes) -> saml.IdpMetadata:
