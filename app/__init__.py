@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(admin.review_bp)
     app.register_blueprint(admin.webhooks_bp)
     app.register_blueprint(admin.events_bp)
+    app.register_blueprint(admin.openapi_bp)
     console.init_app(app)
     # The console's Connections page reaches sso/ only through this (app/ never imports sso/).
     app.extensions[CONSOLE_SSO_SETUP] = sso.ConsoleSetup()

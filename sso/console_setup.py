@@ -22,7 +22,6 @@ from flask import Response, render_template
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.wrappers import Response as BaseResponse
 
-from app.console import SECURITY_HEADERS
 from app.console.queries_connections import matched_rules
 from app.console.sso_setup import (
     NewConnection,
@@ -246,8 +245,8 @@ def tested_sign_in_page(connection_id: UUID, claims: LoginClaims, return_to: str
         rules=rules,
         requested_by=str(payload.get("by") or ""),
     )
+    # The sign-in blueprints add the HTML security headers (sso/pages.py), as to every page.
     response = Response(body, content_type="text/html; charset=utf-8")
-    response.headers.update(SECURITY_HEADERS)
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -118,6 +118,16 @@ def test_confirm_creates_the_rule_as_the_console_user(
     assert {u.seat for u in engineers} == {"paid"}
 
 
+def test_confirming_the_same_rule_twice_makes_one_rule(
+    admin: FlaskClient, session: Session, acme: Organization, engineers: list[User]
+) -> None:
+    assert post_form(admin, f"{RULES}/new/confirm", NEW_RULE, page=RULES).status_code == 303
+    again = post_form(admin, f"{RULES}/new/confirm", NEW_RULE, page=RULES)
+    assert again.status_code == 409
+    assert "already gives this group this role" in again.get_data(as_text=True)
+    assert count(session, MappingRule, acme) == 1
+
+
 def test_invalid_rule_re_renders_the_form_with_the_error(
     admin: FlaskClient, session: Session, acme: Organization
 ) -> None:
