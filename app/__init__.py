@@ -15,6 +15,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     import scim
     import sso
     from app import admin, cli, console, health, logs
+    from app.console.sso_setup import EXTENSION as CONSOLE_SSO_SETUP
     from app.db import make_engine, make_sessions
 
     settings = settings if settings is not None else Settings.from_env()
@@ -44,6 +45,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(admin.events_bp)
     app.register_blueprint(admin.openapi_bp)
     console.init_app(app)
+    # The console's Connections page reaches sso/ only through this (app/ never imports sso/).
+    app.extensions[CONSOLE_SSO_SETUP] = sso.ConsoleSetup()
     app.register_blueprint(console.bp)
 
     register_error_handlers(app)

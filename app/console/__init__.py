@@ -164,9 +164,11 @@ __all__ = ["admin", "bp", "console_user", "csrf", "init_app"]
 # The pages: each module adds its routes to `bp`.
 from app.console import (  # noqa: E402,F401
     access,
+    connections,
     contract,
     directory,
     overview,
     review,
     rules,
+    tokens,
 )
