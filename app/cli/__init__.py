@@ -15,6 +15,7 @@ from app.cli import (
     events,
     guard,
     held,
+    imports,
     org,
     projects,
     reports,
@@ -57,6 +58,7 @@ COMMAND_GROUPS: tuple[click.Command, ...] = (
     webhooks.webhook_cli,
     worker.worker_command,
     events.events,
+    imports.import_cli,
 )
 
 __all__ = [

@@ -624,6 +624,10 @@ class SsoSession(Base):
 
 
 # Tables described in the package's other modules, one per capability.
+from app.models.imports import ImportJob as ImportJob  # noqa: E402
+from app.models.imports import ImportRow as ImportRow  # noqa: E402
+from app.models.imports import ImportStatus as ImportStatus  # noqa: E402
+from app.models.imports import RowOutcome as RowOutcome  # noqa: E402
 from app.models.webhooks import DeliveryState as DeliveryState  # noqa: E402
 from app.models.webhooks import WebhookAttempt as WebhookAttempt  # noqa: E402
 from app.models.webhooks import WebhookDelivery as WebhookDelivery  # noqa: E402
