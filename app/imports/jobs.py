@@ -18,6 +18,7 @@ from app.audit import Actor
 from app.db import bulk_insert
 from app.errors import InvalidChangeError, NotFoundError
 from app.imports.csvfile import CsvFileError, ParsedRow, open_csv
+from app.imports.statistics import refresh_statistics
 from app.models import ImportJob, ImportRow, ImportStatus, RowOutcome
 from app.provisioning import ProvisioningService
 from app.provisioning.scope import parse_uuid
@@ -56,6 +57,7 @@ def create_job(
                 if row["outcome"] == RowOutcome.PENDING:
                     pairs.update((p, r) for p, r in row["values"]["project_roles"])
             bulk_insert(session, ImportRow, rows)
+            refresh_statistics(session, ("import_rows",))
             failed = sum(1 for r in rows if r["outcome"] == RowOutcome.FAILED)
             job.total += len(rows)
             job.failed += failed

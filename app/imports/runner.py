@@ -10,7 +10,9 @@ PostgreSQL so that several `blue-provisioning worker` processes share the jobs.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Callable, Sequence
+from typing import Any
 from uuid import UUID
 
 from flask import current_app
@@ -20,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.audit import Actor
 from app.db import utcnow
 from app.errors import InvalidChangeError, NotFoundError
+from app.imports.statistics import refresh_statistics
 from app.models import ImportJob, ImportRow, ImportStatus, RowOutcome
 from app.provisioning import ProvisioningService
 from app.provisioning.imports import ImportResult, UserImport
@@ -50,7 +53,11 @@ def step(session: Session, job: ImportJob, batch_size: int | None = None) -> boo
     rows = list(
         session.scalars(
             select(ImportRow)
-            .where(ImportRow.job_id == job.id, ImportRow.outcome == RowOutcome.PENDING)
+            .where(
+                ImportRow.job_id == job.id,
+                ImportRow.line > job.done_through_line,
+                ImportRow.outcome == RowOutcome.PENDING,
+            )
             .order_by(ImportRow.line)
             .limit(batch_size or BATCH_SIZE)
         )
@@ -59,7 +66,9 @@ def step(session: Session, job: ImportJob, batch_size: int | None = None) -> boo
         job.status = ImportStatus.DONE
         job.finished_at = utcnow()
         return False
+    refresh_statistics(session)
     _run_batch(session, service, job, rows)
+    job.done_through_line = rows[-1].line
     return True
 
 
@@ -92,17 +101,38 @@ def _run_batch(
             )
         )
     results.update(zip(lines, service.import_users(specs), strict=True))
-    session.execute(
-        update(ImportRow),
-        [
-            {"job_id": job.id, "line": line, "outcome": r.outcome.value, "reason": r.reason}
-            for line, r in results.items()
-        ],
-    )
+    _record_outcomes(session, job.id, results)
     for result in results.values():
         counter = result.outcome.value
         setattr(job, counter, getattr(job, counter) + 1)
     job.processed += len(results)
+
+
+def _record_outcomes(session: Session, job_id: UUID, results: dict[int, ImportResult]) -> None:
+    """Write each row's outcome: one UPDATE per outcome for the rows without a reason (all
+    but the failed), one per failed row."""
+    plain: dict[str, list[int]] = defaultdict(list)
+    reasoned: list[dict[str, Any]] = []
+    for line, result in results.items():
+        if result.reason is None:
+            plain[result.outcome.value].append(line)
+        else:
+            reasoned.append(
+                {
+                    "job_id": job_id,
+                    "line": line,
+                    "outcome": result.outcome.value,
+                    "reason": result.reason,
+                }
+            )
+    for outcome, lines in plain.items():
+        session.execute(
+            update(ImportRow)
+            .where(ImportRow.job_id == job_id, ImportRow.line.in_(lines))
+            .values(outcome=outcome, reason=None)
+        )
+    if reasoned:
+        session.execute(update(ImportRow), reasoned)
 
 
 def run_import(

@@ -54,6 +54,8 @@ class ImportJob(Base):
     failed: Mapped[int] = mapped_column(default=0)
     # Rows with an outcome: a row refused by the preview counts from the start.
     processed: Mapped[int] = mapped_column(default=0)
+    # Every row up to this line has its outcome: the next batch starts after it.
+    done_through_line: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID, uuid4
 
 from sqlalchemy import delete, select
@@ -278,26 +279,34 @@ def _create_users(
         return
     now = utcnow()
     users: list[User] = []
+    rows_written: list[dict[str, Any]] = []
     for index in new:
         row = rows[index]
         emails = [{"value": row.email, "primary": True}] if row.email else []
-        user = User(
-            id=uuid4(),
-            org_id=scope.org_id,
-            user_name=row.user_name,
-            user_name_key=row.user_name.lower(),
-            is_active=True,
-            source=UserSource.CSV,
-            seat=SeatKind.NONE,
-            given_name=row.given_name,
-            family_name=row.family_name,
-            primary_email=row.email.lower() if row.email else None,
-            multi_values={"emails": emails} if emails else {},
-            extensions={},
-            created_at=now,
-            updated_at=now,
-            version=1,
-        )
+        values: dict[str, Any] = {
+            "id": uuid4(),
+            "org_id": scope.org_id,
+            "user_name": row.user_name,
+            "user_name_key": row.user_name.lower(),
+            "external_id": None,
+            "is_active": True,
+            "deprovisioned_at": None,
+            "source": UserSource.CSV.value,
+            "seat": SeatKind.NONE.value,
+            "pending_since": None,
+            "given_name": row.given_name,
+            "family_name": row.family_name,
+            "primary_email": row.email.lower() if row.email else None,
+            "multi_values": {"emails": emails} if emails else {},
+            "extensions": {},
+            "created_at": now,
+            "updated_at": now,
+            "version": 1,
+        }
+        rows_written.append(values)
+        # Never added to the session: the rows go in by one bulk insert (COPY); the object
+        # gives the audit record and Blue's event the very shape a SCIM create gives them.
+        user = User(**values)
         users.append(user)
         batch.users[index] = user
         batch.audit.append(
@@ -306,8 +315,7 @@ def _create_users(
             )
         )
         batch.outbox.append((OutboxType.USER_PROVISIONED, user.id, user_state(user, False)))
-    scope.session.add_all(users)
-    scope.session.flush()
+    bulk_insert(scope.session, User, rows_written)
     _write_emails(scope, [u for u in users if u.primary_email])
     batch.created.update(new)
 
