@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 
 from app import imports
 from app.audit import Actor
+from app.config import Settings
+from app.delivery import Worker
 from app.errors import InvalidChangeError, NotFoundError
 from app.models import (
     AuditEvent,
@@ -353,3 +355,16 @@ def test_the_result_csv_lists_every_row_with_its_outcome(
         "2,ok@acme.example,ok@acme.example,created,",
         "3,,broken,failed,'broken' is not an email address",
     ]
+
+
+def test_the_webhook_worker_runs_started_import_jobs_between_deliveries(
+    app: Flask, session: Session, acme: Organization, settings: Settings
+) -> None:
+    job = preview(session, acme, "email,groups\nx1@acme.example,Engineering\n")
+    imports.start_job(session, acme.id, job.id)
+    session.commit()
+    tally = Worker(app.extensions["sessions"], settings).run_once()
+    assert tally.import_steps == 3  # role groups, the one batch, done
+    session.expire_all()
+    done = session.get_one(ImportJob, job.id)
+    assert (done.status, done.created) == (ImportStatus.DONE, 1)
