@@ -7,6 +7,7 @@ import click
 
 from app.cli import (
     audit,
+    console,
     contract,
     db,
     default_role,
@@ -58,6 +59,7 @@ COMMAND_GROUPS: tuple[click.Command, ...] = (
     webhooks.webhook_cli,
     worker.worker_command,
     events.events,
+    console.console_cli,
     imports.import_cli,
 )
 
