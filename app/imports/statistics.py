@@ -21,11 +21,22 @@ from sqlalchemy.orm import Session
 # its own size: 1,000, then ~3,000, ~7,000, … rows into a new table.
 STALE_AFTER = 1_000
 IMPORTED_TABLES = ("users", "user_values", "memberships", "role_assignments")
+KNOWN_TABLES = (*IMPORTED_TABLES, "import_rows")
 _STALE = text(
     "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
     "WHERE s.relname = ANY(:tables) AND s.schemaname = current_schema() "
     "AND s.n_mod_since_analyze > :after + greatest(c.reltuples, 0)"
 )
+
+
+def analyze(session: Session, tables: Sequence[str]) -> None:
+    """ANALYZE these tables now (PostgreSQL only): inside a transaction, the rows it wrote
+    itself count, which the activity counters `refresh_statistics` reads see only after
+    commit (the preview writes a file's rows in one transaction)."""
+    if session.get_bind().dialect.name == "postgresql":
+        for name in tables:
+            if name in KNOWN_TABLES:
+                session.execute(text(f'ANALYZE "{name}"'))
 
 
 def refresh_statistics(session: Session, tables: Sequence[str] = IMPORTED_TABLES) -> list[str]:
@@ -38,7 +49,5 @@ def refresh_statistics(session: Session, tables: Sequence[str] = IMPORTED_TABLES
             _STALE, {"tables": list(tables), "after": STALE_AFTER}
         ).scalars()
     )
-    for name in stale:
-        if name in tables:  # a name from the catalogue, checked against our own list
-            session.execute(text(f'ANALYZE "{name}"'))
+    analyze(session, [name for name in stale if name in tables])
     return stale
