@@ -134,6 +134,9 @@ def parse_row(line: int, cells: Sequence[str], fields: tuple[str | None, ...]) -
     """One row's values, or the first problem with it."""
     if len(cells) > len(fields) and any(c.strip() for c in cells[len(fields) :]):
         return ParsedRow(line, {}, f"{len(cells)} cells, but the header names {len(fields)}")
+    if any("\x00" in cell for cell in cells):
+        # PostgreSQL text cannot hold NUL (a decoded UTF-8 file has no lone surrogates).
+        return ParsedRow(line, {}, "a cell contains a character that cannot be stored (NUL)")
     raw = {f: cells[i].strip() for i, f in enumerate(fields) if f is not None and i < len(cells)}
     values: dict[str, Any] = {}
     for name, limit in MAX_LENGTH.items():

@@ -167,6 +167,7 @@ BAD_FILE = (
     f"gus@acme.example;{'g' * 300};Gus;\n"
     "hal@acme.example;;Hal;web\n"
     "ivy@acme.example;;Ivy;web:view_only\n"
+    "jay@acme.example;;J\x00y;\n"
 )
 
 
@@ -187,8 +188,9 @@ def test_the_preview_reports_each_bad_row_and_writes_nothing_to_the_directory(
     assert reasons[7].startswith("duplicate: line 6")
     assert "longer than 256" in reasons[8]
     assert "not project:Role" in reasons[9]
+    assert "cannot be stored (NUL)" in reasons[11]
     assert found[6] == ("pending", None) and found[10] == ("pending", None)
-    assert (job.total, job.failed, job.processed) == (9, 7, 7)
+    assert (job.total, job.failed, job.processed) == (10, 8, 8)
     assert (count(session, User), count(session, Group)) == (users, groups)
     assert count(session, AuditEvent) == audit
 
