@@ -130,9 +130,10 @@ def _record_outcomes(session: Session, job_id: UUID, results: dict[int, ImportRe
             update(ImportRow)
             .where(ImportRow.job_id == job_id, ImportRow.line.in_(lines))
             .values(outcome=outcome, reason=None)
+            .execution_options(synchronize_session=False)
         )
     if reasoned:
-        session.execute(update(ImportRow), reasoned)
+        session.execute(update(ImportRow).execution_options(synchronize_session=False), reasoned)
 
 
 def run_import(

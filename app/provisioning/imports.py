@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 
 from sqlalchemy import delete, select
@@ -69,12 +70,34 @@ class ImportResult:
     user_id: UUID | None = None
 
 
+class Known(NamedTuple):
+    """What matching and the unchanged check read of a user: a row, not an ORM object (no
+    JSON attributes decoded for the 50,000 users of a re-import that changes nothing)."""
+
+    id: UUID
+    user_name_key: str
+    deprovisioned_at: datetime | None
+    given_name: str | None
+    family_name: str | None
+    primary_email: str | None
+
+
+_KNOWN = (
+    User.id,
+    User.user_name_key,
+    User.deprovisioned_at,
+    User.given_name,
+    User.family_name,
+    User.primary_email,
+)
+
+
 @dataclass(slots=True)
 class _Batch:
     """What a batch changes, collected and then written a few statements at a time."""
 
     results: list[ImportResult | None]
-    users: list[User | None]
+    users: list[Known | None]
     created: set[int] = field(default_factory=set)
     changed: set[int] = field(default_factory=set)
     audit: list[events.EventRow] = field(default_factory=list)
@@ -184,13 +207,16 @@ def _match_users(scope: Scope, rows: Sequence[UserImport], batch: _Batch) -> Non
     emails = sorted({r.email.lower() for r in rows if r.email})
     by_name = {
         u.user_name_key: u
-        for u in session.scalars(
-            select(User).where(User.org_id == scope.org_id, User.user_name_key.in_(keys))
+        for u in map(
+            Known._make,
+            scope.rows(
+                select(*_KNOWN).where(User.org_id == scope.org_id, User.user_name_key.in_(keys))
+            ),
         )
     }
     by_email: dict[str, set[UUID]] = defaultdict(set)
     if emails:
-        for user_id, value_key in session.execute(
+        for user_id, value_key in scope.rows(
             select(UserValue.user_id, UserValue.value_key).where(
                 UserValue.org_id == scope.org_id,
                 UserValue.attribute == "emails",
@@ -201,16 +227,16 @@ def _match_users(scope: Scope, rows: Sequence[UserImport], batch: _Batch) -> Non
     loaded = {u.id: u for u in by_name.values()}
     wanted = sorted({i for ids in by_email.values() for i in ids} - set(loaded))
     if wanted:
-        for user in session.scalars(select(User).where(in_ids(session, User.id, wanted))):
-            loaded[user.id] = user
+        for row in scope.rows(select(*_KNOWN).where(in_ids(session, User.id, wanted))):
+            loaded[row.id] = Known._make(row)
     _pick_users(rows, batch, by_name, {k: [loaded[i] for i in v] for k, v in by_email.items()})
 
 
 def _pick_users(
     rows: Sequence[UserImport],
     batch: _Batch,
-    by_name: Mapping[str, User],
-    by_email: Mapping[str, list[User]],
+    by_name: Mapping[str, Known],
+    by_email: Mapping[str, list[Known]],
 ) -> None:
     """Each row's existing user, or None for a new one. A row fails whose userName names a
     deleted user (the IdP's create relinks those, with their history), whose userName and
@@ -308,7 +334,9 @@ def _create_users(
         # gives the audit record and Blue's event the very shape a SCIM create gives them.
         user = User(**values)
         users.append(user)
-        batch.users[index] = user
+        batch.users[index] = Known(
+            user.id, user.user_name_key, None, row.given_name, row.family_name, user.primary_email
+        )
         batch.audit.append(
             events.EventRow(
                 Action.USER_CREATED, Target.USER, str(user.id), None, user_snapshot(user)
@@ -342,50 +370,73 @@ def _write_emails(scope: Scope, users: Sequence[User]) -> None:
 
 def _update_users(scope: Scope, rows: Sequence[UserImport], batch: _Batch) -> None:
     """Give existing users the names and email of their rows: a cell left empty keeps the
-    value; a user whose attributes already match is left as it is."""
-    now = utcnow()
-    new_email: list[User] = []
+    value; only users whose attributes differ are read whole and written."""
+    differing: dict[UUID, tuple[int, Known]] = {}
     for index, row in enumerate(rows):
-        user = batch.users[index]
-        if batch.results[index] is not None or user is None or index in batch.created:
-            continue
-        before, state_before = user_snapshot(user), user_state(user)
-        for column in _NAMES:
-            value = getattr(row, column)
-            if value and value != getattr(user, column):
-                setattr(user, column, value)
-        if row.email and row.email.lower() != user.primary_email:
-            others = [
-                {k: v for k, v in e.items() if k != "primary"}
-                for e in user.multi_values.get("emails", [])
-                if str(e.get("value", "")).lower() != row.email.lower()
-            ]
-            emails = [{"value": row.email, "primary": True}, *others]
-            user.multi_values = {**user.multi_values, "emails": emails}
-            user.primary_email = row.email.lower()
-            new_email.append(user)
-        after = user_snapshot(user)
-        if after == before:
-            continue
-        user.version += 1
-        user.updated_at = now
-        batch.changed.add(index)
-        old, changed = events.changed(before, after)
-        batch.audit.append(
-            events.EventRow(Action.USER_UPDATED, Target.USER, str(user.id), old, changed)
-        )
-        state = user_state(user)
-        if state != state_before:
-            batch.outbox.append((OutboxType.USER_UPDATED, user.id, state))
+        known = batch.users[index]
+        if batch.results[index] is None and known is not None and index not in batch.created:
+            if _differs(row, known):
+                differing[known.id] = (index, known)
+    if not differing:
+        return
+    session = scope.session
+    new_email: list[User] = []
+    for user in session.scalars(select(User).where(in_ids(session, User.id, sorted(differing)))):
+        index, known = differing[user.id]
+        if _update_user(user, rows[index], batch):
+            batch.changed.add(index)
+            if user.primary_email != known.primary_email:
+                new_email.append(user)
     if new_email:
-        scope.session.execute(
+        session.execute(
             delete(UserValue).where(
-                in_ids(scope.session, UserValue.user_id, [u.id for u in new_email]),
+                in_ids(session, UserValue.user_id, [u.id for u in new_email]),
                 UserValue.attribute == "emails",
             )
         )
-        scope.session.flush()
+        session.flush()
         _write_emails(scope, new_email)
+
+
+def _differs(row: UserImport, known: Known) -> bool:
+    """Whether the row gives the user a name or email they do not have."""
+    return bool(
+        (row.given_name and row.given_name != known.given_name)
+        or (row.family_name and row.family_name != known.family_name)
+        or (row.email and row.email.lower() != known.primary_email)
+    )
+
+
+def _update_user(user: User, row: UserImport, batch: _Batch) -> bool:
+    """Apply the row to the user, audited and published as a SCIM replace would be; False
+    when nothing changed after all."""
+    before, state_before = user_snapshot(user), user_state(user)
+    for column in _NAMES:
+        value = getattr(row, column)
+        if value and value != getattr(user, column):
+            setattr(user, column, value)
+    if row.email and row.email.lower() != user.primary_email:
+        others = [
+            {k: v for k, v in e.items() if k != "primary"}
+            for e in user.multi_values.get("emails", [])
+            if str(e.get("value", "")).lower() != row.email.lower()
+        ]
+        emails = [{"value": row.email, "primary": True}, *others]
+        user.multi_values = {**user.multi_values, "emails": emails}
+        user.primary_email = row.email.lower()
+    after = user_snapshot(user)
+    if after == before:
+        return False
+    user.version += 1
+    user.updated_at = utcnow()
+    old, changed = events.changed(before, after)
+    batch.audit.append(
+        events.EventRow(Action.USER_UPDATED, Target.USER, str(user.id), old, changed)
+    )
+    state = user_state(user)
+    if state != state_before:
+        batch.outbox.append((OutboxType.USER_UPDATED, user.id, state))
+    return True
 
 
 def _add_memberships(
