@@ -28,7 +28,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.console.auth import admin, console_user, current_user_or_none, load_console_user
 from app.logs import current_request_id
-from app.web import UnstorableTextError, unstorable_field
+from app.web import UnstorableTextError, html_security_headers, unstorable_field
 
 bp = Blueprint(
     "console",
@@ -54,18 +54,7 @@ NAV: tuple[tuple[str, str, bool], ...] = (
     ("console.access", "Console access", False),
 )
 
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
+SECURITY_HEADERS = html_security_headers()
 
 
 def init_app(app: Flask) -> None:
@@ -119,11 +108,14 @@ def navigation() -> dict[str, object]:
         return {}
     user = current_user_or_none()
     views = current_app.view_functions
-    entries = [
-        {"url": url_for(endpoint), "label": label, "current": request.endpoint == endpoint}
-        for endpoint, label, admin_only in NAV
-        if endpoint in views and user is not None and (user.is_admin or not admin_only)
-    ]
+    entries = []
+    for endpoint, label, admin_only in NAV:
+        if endpoint not in views or user is None or (admin_only and not user.is_admin):
+            continue
+        url = url_for(endpoint)
+        # A page below a menu entry (a user under Users, a report tab) marks that entry.
+        current = request.path == url or request.path.startswith(url.rstrip("/") + "/")
+        entries.append({"url": url, "label": label, "current": current})
     return {"nav": entries, "me": user}
 
 
@@ -166,4 +158,10 @@ def index() -> ResponseReturnValue:
 __all__ = ["admin", "bp", "console_user", "csrf", "init_app"]
 
 # The pages: each module adds its routes to `bp`.
-from app.console import access, imports  # noqa: E402,F401
+from app.console import (  # noqa: E402,F401
+    access,
+    contract,
+    imports,
+    review,
+    rules,
+)

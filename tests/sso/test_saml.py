@@ -479,6 +479,8 @@ def test_sp_initiated_login_hands_off_to_blue(
     assert response.status_code == 200, body
     assert f'action="{BLUE_URL}"' in body
     assert 'name="return_to" value="/projects/42"' in body
+    assert "data-autosubmit" in body and "<script>" not in body  # no inline script (CSP)
+    assert "form-action 'self' https://blue.example;" in response.headers["Content-Security-Policy"]
     assert handoff_token(response)
     assert any(c.startswith("blue_sso=") for c in response.headers.getlist("Set-Cookie"))
 
@@ -1189,6 +1191,27 @@ def test_email_links_only_in_a_verified_domain_and_only_at_first_login(
     response = login(app, other, idp, okta, name_id="00u1mallory")
     assert_refused(response, session, "identity_conflict")
     assert session.scalar(select(func.count()).select_from(LoginIdentity)) == 1
+
+
+def test_a_login_never_overwrites_the_names_scim_manages(
+    app: Flask, client: FlaskClient, session: Session, acme: Organization, idp: TestIdp, okta: str
+) -> None:
+    service = service_for(session, acme)
+    service.add_domain("acme.example")
+    managed = service.create_user(
+        UserSpec(
+            user_name="jane@acme.example",
+            attributes={"given_name": "Janet", "family_name": "Doe-Smith"},
+            multi_values={"emails": [{"value": "jane@acme.example", "primary": True}]},
+        )
+    )
+    session.commit()
+    assert login(app, client, idp, okta).status_code == 302  # claims say Jane Doe
+    session.expire_all()
+    user = session.get(User, managed.id)
+    assert user is not None and user.source == "scim"
+    assert (user.given_name, user.family_name) == ("Janet", "Doe-Smith")
+    assert user.last_login_at is not None
 
 
 def test_entra_object_id_subject_groups_and_overage(
