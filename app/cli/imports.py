@@ -127,6 +127,7 @@ def _report(
                 "file": job.file_name,
                 "status": job.status,
                 "ignored_columns": job.ignored_columns,
+                "existing": job.existing,
                 "error": job.error,
                 **job.counts(),
                 "failures": [{"line": r.line, "reason": r.reason} for r in failures],
@@ -145,7 +146,11 @@ def _report(
 def _print_summary(job: ImportJob, preview: bool, shown: int) -> None:
     if preview:
         click.echo(f"preview of {job.file_name} (nothing written): {job.total} rows")
-        click.echo(f"valid {job.total - job.failed}, failed {job.failed}")
+        valid = job.total - job.failed
+        click.echo(
+            f"valid {valid} ({valid - job.existing} new, {job.existing} existing users), "
+            f"failed {job.failed}"
+        )
     else:
         click.echo(f"import {job.id} ({job.file_name}): {job.status}")
         counts = job.counts()

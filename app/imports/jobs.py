@@ -21,6 +21,7 @@ from app.imports.csvfile import CsvFileError, ParsedRow, open_csv
 from app.imports.statistics import analyze
 from app.models import ImportJob, ImportRow, ImportStatus, RowOutcome
 from app.provisioning import ProvisioningService
+from app.provisioning.imports import UserImport
 from app.provisioning.scope import parse_uuid
 
 # Rows parsed, checked and stored per round trip.
@@ -54,6 +55,7 @@ def create_job(
         analyze_at = 2 * PREVIEW_CHUNK
         while chunk := list(islice(parsed.rows, PREVIEW_CHUNK)):
             rows = _checked(session, service, job, chunk, projects)
+            job.existing += _match_existing(service, rows)
             for row in rows:
                 if row["outcome"] == RowOutcome.PENDING:
                     pairs.update((p, r) for p, r in row["values"]["project_roles"])
@@ -119,6 +121,20 @@ def _checked(
             }
         )
     return rows
+
+
+def _match_existing(service: ProvisioningService, rows: Sequence[dict[str, Any]]) -> int:
+    """Fail the valid rows that name a user the import cannot update (a deleted one, two
+    users); the number of valid rows naming an existing user."""
+    pending = [r for r in rows if r["outcome"] == RowOutcome.PENDING]
+    specs = [UserImport(r["values"]["user_name"], r["values"].get("email")) for r in pending]
+    existing = 0
+    for row, (found, problem) in zip(pending, service.match_users(specs), strict=True):
+        if problem is not None:
+            row["outcome"], row["reason"] = RowOutcome.FAILED, problem
+        elif found:
+            existing += 1
+    return existing
 
 
 def _earlier_lines(session: Session, job_id: UUID, chunk: Sequence[ParsedRow]) -> dict[str, int]:

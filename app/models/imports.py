@@ -48,6 +48,8 @@ class ImportJob(Base):
     # The (project, role key) pairs the rows name: their role groups are made before the rows.
     role_pairs: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
     total: Mapped[int] = mapped_column(default=0)
+    # Valid rows that named an existing user when the file was previewed (the rest are new).
+    existing: Mapped[int] = mapped_column(default=0)
     created: Mapped[int] = mapped_column(default=0)
     updated: Mapped[int] = mapped_column(default=0)
     unchanged: Mapped[int] = mapped_column(default=0)

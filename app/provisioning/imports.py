@@ -183,6 +183,18 @@ def import_users(scope: Scope, rows: Sequence[UserImport]) -> list[ImportResult]
     return [_result(batch, i) for i in range(len(rows))]
 
 
+def match_users(scope: Scope, rows: Sequence[UserImport]) -> list[tuple[bool, str | None]]:
+    """For the preview, reading only: whether each row names an existing user, and why it
+    could not be imported when it names a deleted user, two users, or one an earlier row of
+    these names (as `import_users` would refuse it)."""
+    batch = _Batch(results=[None] * len(rows), users=[None] * len(rows))
+    _match_users(scope, rows, batch)
+    return [
+        (batch.users[i] is not None, result.reason if result is not None else None)
+        for i, result in enumerate(batch.results)
+    ]
+
+
 def _result(batch: _Batch, index: int) -> ImportResult:
     found = batch.results[index]
     if found is not None:

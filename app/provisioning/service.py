@@ -106,6 +106,7 @@ class ProvisioningService:
     update_group = Operation(groups.update_group)
     delete_group = Operation(groups.delete_group)
     import_users = Operation(imports.import_users)
+    match_users = Operation(imports.match_users)
     prepare_role_groups = Operation(imports.prepare_role_groups)
     check_project_roles = Operation(imports.check_project_roles)
     project_keys = Operation(imports.project_keys)

@@ -195,6 +195,23 @@ def test_the_preview_reports_each_bad_row_and_writes_nothing_to_the_directory(
     assert count(session, AuditEvent) == audit
 
 
+def test_the_preview_counts_existing_users_and_fails_rows_naming_a_deleted_one(
+    session: Session, acme: Organization
+) -> None:
+    service = service_of(session, acme)
+    service.create_user(UserSpec(user_name="old@acme.example"))
+    gone = service.create_user(UserSpec(user_name="gone@acme.example"))
+    service.delete_user(gone.id)
+    session.commit()
+    text = "email\nold@acme.example\ngone@acme.example\nnew@acme.example\n"
+    job = preview(session, acme, text)
+    assert (job.total, job.existing, job.failed) == (3, 1, 1)
+    assert outcomes(session, job)[3] == (
+        "failed",
+        "user 'gone@acme.example' was deleted; only the IdP can restore them",
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
@@ -317,20 +334,32 @@ def test_a_failed_batch_stops_the_job_and_running_it_again_resumes(
     assert created == 5
 
 
-def test_a_worker_takes_a_started_job_and_an_interrupted_one(
-    app: Flask, session: Session, acme: Organization
+def test_a_worker_takes_a_started_job_and_goes_on_with_one_a_dead_worker_left_running(
+    app: Flask, session: Session, acme: Organization, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job = preview(session, acme, "email\nw1@acme.example\nw2@acme.example\n")
     imports.start_job(session, acme.id, job.id)
     session.commit()
     sessions = app.extensions["sessions"]
     assert imports.work_once(sessions)  # role groups; running
-    assert imports.work_once(sessions)  # the rows
-    # A worker that died mid-job left it running: the next one goes on with it.
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise SystemExit("worker killed mid-batch")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(provisioning_access, "recompute", killed)
+        with pytest.raises(SystemExit):
+            imports.work_once(sessions)
+    session.expire_all()
+    left = session.get_one(ImportJob, job.id)
+    assert (left.status, left.processed) == (ImportStatus.RUNNING, 0)  # the batch rolled back
+    assert count(session, User) == 0
+    assert imports.work_once(sessions)  # the next worker: the rows
     assert imports.work_once(sessions)  # nothing left: done
     assert not imports.work_once(sessions)
     session.expire_all()
-    assert session.get_one(ImportJob, job.id).counts()["created"] == 2
+    done = session.get_one(ImportJob, job.id)
+    assert (done.status, done.created, done.processed) == (ImportStatus.DONE, 2, 2)
 
 
 def test_another_organizations_job_and_users_are_out_of_reach(

@@ -62,7 +62,7 @@ def test_the_dry_run_prints_the_preview_and_writes_nothing(
     result = runner.invoke(args=["import", "users", "--org", "acme", path, "--dry-run"])
     assert result.exit_code == 1
     assert "preview of users.csv (nothing written): 3 rows" in result.output
-    assert "valid 2, failed 1" in result.output
+    assert "valid 2 (2 new, 0 existing users), failed 1" in result.output
     assert "line 3: 'not-an-email' is not an email address" in result.output
     session.expire_all()
     assert users(session) == 0

@@ -52,6 +52,7 @@ def test_upload_shows_the_preview_with_each_bad_row_and_writes_nothing(
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "3 rows checked" in text and "<strong>2</strong> can be imported" in text
+    assert "2 new users, 0 existing users" in text
     assert "<td>3</td>" in text and "&#39;not-an-email&#39; is not an email address" in text
     assert "Import 2 rows" in text
     session.expire_all()

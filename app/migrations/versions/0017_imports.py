@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("ignored_columns", sa.JSON(), nullable=False),
         sa.Column("role_pairs", sa.JSON(), nullable=False),
         sa.Column("total", sa.Integer(), nullable=False),
+        sa.Column("existing", sa.Integer(), nullable=False),
         sa.Column("created", sa.Integer(), nullable=False),
         sa.Column("updated", sa.Integer(), nullable=False),
         sa.Column("unchanged", sa.Integer(), nullable=False),
