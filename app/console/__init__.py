@@ -135,12 +135,16 @@ def render_http_error(error: HTTPException) -> ResponseReturnValue:
     return error_page(status.phrase, detail, status)
 
 
-def error_page(title: str, detail: str, status: int) -> ResponseReturnValue:
+def error_page(title: str, detail: str, status: int) -> Response:
     """A console error as a page, with the request id to quote to support."""
     body = render_template(
         "console/error.html", title=title, detail=detail, request_id=current_request_id()
     )
-    return body, status
+    # Headers here too: a routing error (an unknown URL) never reaches the blueprint's hooks.
+    response = Response(body, status=status, content_type="text/html; charset=utf-8")
+    response.headers.update(SECURITY_HEADERS)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/")
@@ -160,8 +164,12 @@ __all__ = ["admin", "bp", "console_user", "csrf", "init_app"]
 # The pages: each module adds its routes to `bp`.
 from app.console import (  # noqa: E402,F401
     access,
+    connections,
     contract,
+    directory,
     imports,
+    overview,
     review,
     rules,
+    tokens,
 )
