@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.routing import Rule
 
-from app.models import CustomRole, HeldChange, Organization, Project, ScimToken
+from app.models import CustomRole, HeldChange, ImportJob, Organization, Project, ScimToken
 from app.provisioning import OPERATOR, GroupSpec, ProvisioningService, UserSpec
 from tests.console.support import console_link, csrf_token, sign_in_with_link
 from tests.sso.saml_flow import add_connection
@@ -104,6 +104,11 @@ def acme_ids(
     webhook = post("/webhooks", {"url": "https://blue.example/hooks"})
     idp = TestIdp("https://acme.okta.example/app/blue/exk1", key_pair("acme-idp"))
     connection = add_connection(runner, tmp_path, idp, "--preset", "okta")
+    csv = tmp_path / "people.csv"
+    csv.write_text("email,givenName,familyName\ngrace@acme.example,Grace,Hopper\n")
+    previewed = runner.invoke(args=["import", "users", "--org", "acme", str(csv)])
+    assert previewed.exit_code == 0, previewed.output
+    job = session.scalars(select(ImportJob).where(ImportJob.org_id == organization.id)).one()
     held = session.scalars(select(HeldChange).where(HeldChange.org_id == organization.id)).one()
     project = session.scalars(select(Project).where(Project.org_id == organization.id)).one()
     role = session.scalars(select(CustomRole).where(CustomRole.org_id == organization.id)).one()
@@ -123,6 +128,7 @@ def acme_ids(
         "key": "web",
         "project_id": str(project.id),
         "role_id": str(role.id),
+        "job_id": str(job.id),
     }
 
 
