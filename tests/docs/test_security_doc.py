@@ -8,20 +8,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "security.md"
-# `tests/x/test_y.py::test_name`, `::test_name` (same file as the last one named), or a file.
-REFERENCE = re.compile(r"(tests/[\w/]+\.py)?(?:::\s*(test_\w+))?")
+# `tests/x/test_y.py::test_name`, `::test_name` or `test_name` (in the file last named), or a
+# file alone.
+REFERENCE = re.compile(r"(tests/[\w/]+\.py)?(?:(?:::\s*)?(test_\w+))?")
 
 
 def named_tests() -> list[tuple[str, str | None]]:
     found: list[tuple[str, str | None]] = []
     current = ""
-    for match in re.finditer(r"`([^`]*tests/[^`]*|::\s*[^`]+)`", DOC.read_text()):
+    for match in re.finditer(r"`([^`]*tests/[^`]*|::\s*[^`]+|test_\w+\*?)`", DOC.read_text()):
         text = match.group(1).replace("\n", " ")
         parsed = REFERENCE.match(text.strip())
         assert parsed is not None
         path, name = parsed.group(1), parsed.group(2)
         current = path or current
-        if name is not None and name.endswith("_"):
+        if name is not None and text.strip().endswith("*"):
             name = None  # a prefix such as test_unstorable_*: the file is checked
         found.append((current, name))
     return found
