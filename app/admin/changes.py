@@ -12,7 +12,7 @@ from typing import TypeVar
 import licensing
 from app.admin import queries
 from app.models import HeldChange, MappingRule, Organization
-from app.provisioning import ContractSpec, ProvisioningService, RuleSpec
+from app.provisioning import ContractSpec, ProvisioningService, RuleChanges, RuleSpec
 
 _V = TypeVar("_V", int, float)
 
@@ -222,19 +222,32 @@ class ProposedChange:
     contract: ContractInput = field(default_factory=ContractInput)
 
     def apply(self, service: ProvisioningService) -> None:
-        """Make every proposed change through the service."""
+        """Make every proposed change through the service; the rule changes together, so a
+        dry run recomputes their users once (`ProvisioningService.change_rules`)."""
         for role in self.custom_roles:
             role.apply(service)
         if not self.contract.is_empty:
             set_contract(service, self.contract)
-        for rule_id in self.remove_rules:
-            service.delete_rule(rule_id)
+        service.change_rules(self.rule_changes(service))
         for rule_id, edit in self.edit_rules:
-            edit_rule(service, rule_id, edit)
-        for rule in self.add_rules:
-            create_rule(service, rule)
+            if edit.rebind:
+                service.rebind_rule(rule_id)
         if not isinstance(self.default_role, Keep):
             set_default_role(service, self.default_role)
+
+    def rule_changes(self, service: ProvisioningService) -> RuleChanges:
+        """The rule changes as the service takes them: each edit as the whole rule it makes
+        (NotFoundError for a rule not of this organization, InvalidChangeError for an
+        unknown role)."""
+        edited = []
+        for rule_id, edit in self.edit_rules:
+            current = queries.get_rule(service.session, service.organization, rule_id)
+            edited.append((str(current.id), edit.applied_to(current).spec(service)))
+        return RuleChanges(
+            removed=tuple(self.remove_rules),
+            edited=tuple(edited),
+            added=tuple(rule.spec(service) for rule in self.add_rules),
+        )
 
 
 @dataclass(frozen=True, slots=True)

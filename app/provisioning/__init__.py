@@ -34,6 +34,7 @@ from app.provisioning.specs import (
     GroupSpec,
     LoginClaims,
     MemberChange,
+    RuleChanges,
     RuleSpec,
     UserSpec,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "LoginClaims",
     "MemberChange",
     "ProvisioningService",
+    "RuleChanges",
     "RuleSpec",
     "UserSpec",
     "create_organization",

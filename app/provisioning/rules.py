@@ -23,7 +23,7 @@ from app.provisioning.access import (
 from app.provisioning.binding import bind_rule, names_another_group
 from app.provisioning.catalogue import find_project
 from app.provisioning.scope import Scope, licensing_rule
-from app.provisioning.specs import RuleSpec
+from app.provisioning.specs import RuleChanges, RuleSpec
 
 
 def create_rule(scope: Scope, spec: RuleSpec) -> MappingRule | HeldChange:
@@ -44,6 +44,13 @@ def create_rule(scope: Scope, spec: RuleSpec) -> MappingRule | HeldChange:
 
 def _add_rule(scope: Scope, spec: RuleSpec, confirmed: bool) -> tuple[MappingRule, Verdict | None]:
     """Write the rule and recompute its users (the guard's verdict, unless confirmed)."""
+    row = _insert_rule(scope, spec)
+    affected = users_matching(scope, [licensing_rule(row)])
+    return row, _recompute(scope, affected, "rule_created", confirmed)
+
+
+def _insert_rule(scope: Scope, spec: RuleSpec) -> MappingRule:
+    """Write a new rule, audited and bound to its group; the caller recomputes its users."""
     row = MappingRule(org_id=scope.org_id)
     _write_rule(row, spec)
     scope.session.add(row)
@@ -51,8 +58,7 @@ def _add_rule(scope: Scope, spec: RuleSpec, confirmed: bool) -> tuple[MappingRul
     scope.invalidate()
     events.record(scope, Action.RULE_CREATED, Target.RULE, row.id, None, _rule_snapshot(row))
     bind_rule(scope, row)
-    affected = users_matching(scope, [licensing_rule(row)])
-    return row, _recompute(scope, affected, "rule_created", confirmed)
+    return row
 
 
 def update_rule(scope: Scope, rule_id: str | UUID, spec: RuleSpec) -> MappingRule | HeldChange:
@@ -77,6 +83,16 @@ def _change_rule(
 ) -> tuple[MappingRule, Verdict | None]:
     """Rewrite the rule and recompute its users before and after (the guard's verdict,
     unless confirmed)."""
+    old = _rewrite_rule(scope, row, spec)
+    if old is None:
+        return row, None
+    affected = users_matching(scope, [old, licensing_rule(row)])
+    return row, _recompute(scope, affected, "rule_changed", confirmed)
+
+
+def _rewrite_rule(scope: Scope, row: MappingRule, spec: RuleSpec) -> licensing.MappingRule | None:
+    """Rewrite a rule, audited and bound again if it names another group; the rule as it
+    was when the edit changed it (the caller recomputes its users), else None."""
     old = licensing_rule(row)
     before = _rule_snapshot(row)
     _write_rule(row, spec)
@@ -84,21 +100,82 @@ def _change_rule(
     scope.invalidate()
     after = _rule_snapshot(row)
     if after == before:
-        return row, None
+        return None
     events.record_changes(scope, Action.RULE_UPDATED, Target.RULE, row.id, before, after)
-    affected = users_matching(scope, [old, licensing_rule(row)])
-    return row, _recompute(scope, affected, "rule_changed", confirmed)
+    return old
 
 
 def delete_rule(scope: Scope, rule_id: str | UUID) -> None:
     """Remove a rule; its users lose what only it granted, at once."""
+    old = _remove_rule(scope, rule_id)
+    recompute(scope, users_matching(scope, [old]), reason="rule_deleted")
+
+
+def _remove_rule(scope: Scope, rule_id: str | UUID) -> licensing.MappingRule:
+    """Delete a rule, audited; the rule it was (the caller recomputes its users)."""
     row = _get_rule(scope, rule_id)
     old = licensing_rule(row)
     events.record(scope, Action.RULE_DELETED, Target.RULE, row.id, _rule_snapshot(row), None)
     scope.session.delete(row)
     scope.session.flush()
     scope.invalidate()
-    recompute(scope, users_matching(scope, [old]), reason="rule_deleted")
+    return old
+
+
+def change_rules(scope: Scope, changes: RuleChanges) -> None:
+    """Make several rule changes together: removals, then edits, then additions.
+
+    On a dry run's scope the cost is linear in the rules: each is checked, written and
+    audited as it would be on its own, then the users all of them reach are recomputed once
+    (a rule at a time, each recomputed its users under every rule before it: 400 rules on
+    2,000 users took 51 s). The removals apply at once, as a removal does; the edits and
+    additions are judged by the guard as one change and, over its thresholds, staged whole,
+    as one edit is: the dry run shows all their grants held, none applied.
+
+    On a real scope each change is made on its own (`delete_rule`, `update_rule`,
+    `create_rule`), each staged on its own: an admin confirms or discards them one by one.
+    """
+    if scope.recorder is None:
+        for rule_id in changes.removed:
+            delete_rule(scope, rule_id)
+        for rule_id, spec in changes.edited:
+            update_rule(scope, rule_id, spec)
+        for spec in changes.added:
+            create_rule(scope, spec)
+        return
+    removed = [_remove_rule(scope, rule_id) for rule_id in changes.removed]
+    if removed:
+        recompute(scope, users_matching(scope, removed), reason="rule_deleted")
+    if not changes.edited and not changes.added:
+        return
+    kind, reason = (
+        (HeldKind.RULE_UPDATE, "rule_changed")
+        if changes.edited
+        else (HeldKind.RULE_CREATE, "rule_created")
+    )
+    payload = {
+        "rules": [_spec_snapshot(spec) for spec in changes.added],
+        "edits": [{"rule_id": str(i), "rule": _spec_snapshot(s)} for i, s in changes.edited],
+    }
+    staged(scope, kind, payload, reason, lambda: (None, _write_together(scope, changes, reason)))
+
+
+def _write_together(scope: Scope, changes: RuleChanges, reason: str) -> Verdict | None:
+    """Write the edits and additions, then recompute every user they reach, once (the
+    guard's verdict on them all)."""
+    reached: list[licensing.MappingRule] = []
+    for rule_id, spec in changes.edited:
+        row = _get_rule(scope, rule_id)
+        _check_rule(scope, spec)
+        _refuse_duplicate(scope, spec, row.id)
+        old = _rewrite_rule(scope, row, spec)
+        if old is not None:
+            reached += [old, licensing_rule(row)]
+    for spec in changes.added:
+        _check_rule(scope, spec)
+        _refuse_duplicate(scope, spec)
+        reached.append(licensing_rule(_insert_rule(scope, spec)))
+    return recompute_unless_held(scope, users_matching(scope, reached), reason)
 
 
 def _check_rule(scope: Scope, spec: RuleSpec) -> None:

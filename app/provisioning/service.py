@@ -136,6 +136,7 @@ class ProvisioningService:
     create_rule = Operation(rules.create_rule)
     update_rule = Operation(rules.update_rule)
     delete_rule = Operation(rules.delete_rule)
+    change_rules = Operation(rules.change_rules)
     rebind_rule = Operation(binding.rebind_rule)
     set_default_role = Operation(rules.set_default_role)
 

@@ -93,6 +93,19 @@ class RuleSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleChanges:
+    """Several mapping-rule changes made together, in this order: removals (by rule id),
+    edits (rule id, the whole rule once edited), additions."""
+
+    removed: Sequence[str] = ()
+    edited: Sequence[tuple[str, RuleSpec]] = ()
+    added: Sequence[RuleSpec] = ()
+
+    def __len__(self) -> int:
+        return len(self.removed) + len(self.edited) + len(self.added)
+
+
+@dataclass(frozen=True, slots=True)
 class ContractSpec:
     """The organization's contract: its paid-seat tier, overage policy and period."""
 
