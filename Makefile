@@ -46,6 +46,7 @@ bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.webhook_bench
 	$(BIN)/python -m bench.import_bench
+	$(BIN)/python -m bench.dry_run_bench
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

@@ -232,7 +232,8 @@ def guard_input(body: Any) -> GuardInput:
 
 
 # A dry run is the rule editor's preview: real proposals change a handful of rules. Its cost
-# grows with the rules tried times the users they touch, so the number is bounded.
+# grows with the rules tried plus the users they touch (their users are recomputed once,
+# `ProvisioningService.change_rules`); the number is bounded all the same.
 MAX_DRY_RUN_CHANGES = 100
 
 
