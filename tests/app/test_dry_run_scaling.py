@@ -142,3 +142,23 @@ def test_a_dry_run_over_the_guard_shows_its_new_rules_held_together(
     [held] = outcome.held
     assert held.reason == "rule_created" and held.user_count == USERS
     assert held.new_paid_seats == USERS
+
+
+def test_a_dry_run_edit_that_rebinds_reaches_the_group_named_now(
+    session: Session, org: Organization
+) -> None:
+    service = ProvisioningService(session, org, ADMIN)
+    first, second = (service.create_user(UserSpec(user_name=f"t{n}@x.example")) for n in (1, 2))
+    old = service.create_group(GroupSpec("Team", member_ids=[str(first.id)]))
+    rule = service.create_rule(RuleSpec("displayName", "Team", "team_member", "p0"))
+    assert isinstance(rule, MappingRule)
+    service.delete_group(str(old.id))
+    service.create_group(GroupSpec("Team", member_ids=[str(second.id)]))
+    proposal = ProposedChange(edit_rules=[(str(rule.id), RuleEdit(rebind=True))])
+    [change] = changes.dry_run(service, proposal).result.changes
+    assert change.user_id == str(second.id)
+    assert session.get(MappingRule, rule.id) is not None
+    assert (
+        session.scalar(select(MappingRule.bound_group_id).where(MappingRule.id == rule.id))
+        == old.id
+    )
