@@ -2,8 +2,8 @@
 
 A fresh PostgreSQL database gets an organization of `--users` users (default 2,000) in
 `--groups` groups (default 20: `Everyone` with every user, one empty, the rest of ten random
-members each), 20 projects and one rule (`Everyone` → View
-Only everywhere). Each measured dry run proposes N new rules (`--rules`, default 25 to 400):
+members each), 20 projects and one rule (`Everyone` → View Only everywhere). Each measured dry
+run proposes N new rules (`--rules`, default 25 to 400):
 rule n gives Team Member (Comment Only past 400 rules) in project p{n // groups % 20} to the
 members of group n % groups, so one rule in `groups` reaches every user. It runs through
 `app.admin.changes.dry_run`, as `POST /api/v1/dry-run` does but past the API's bound of 100
