@@ -11,17 +11,24 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import pytest
 from flask import Flask
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 from werkzeug.serving import make_server
 
 from app import create_app, migrate
 from app.config import Environment, Settings
 from tests.conftest import BACKENDS, postgres_database
-from tests.e2e.browser import NOT_INSTALLED, VIEWPORT, chromium_installed, launch
+from tests.e2e.browser import (
+    NOT_INSTALLED,
+    VIEWPORT,
+    assert_accessible,
+    chromium_installed,
+    launch,
+    screenshot,
+)
 from tests.e2e.seed import SeededOrg, seed_organization
 
 if TYPE_CHECKING:
@@ -134,3 +141,35 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
 @pytest.fixture
 def page(context: BrowserContext) -> Page:
     return context.new_page()
+
+
+@pytest.fixture
+def browser_errors(page: Page) -> list[str]:
+    """What the browser reported as going wrong on the page: console errors (a script or style
+    the Content-Security-Policy blocked, a failed request) and uncaught script errors."""
+    errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error" and not message.location["url"].endswith("/favicon.ico"):
+            errors.append(f"console: {message.text} ({message.location['url']})")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: errors.append(f"script: {error}"))
+    return errors
+
+
+class CheckPage(Protocol):
+    def __call__(self, name: str) -> Path: ...
+
+
+@pytest.fixture
+def check_page(page: Page, browser_errors: list[str]) -> CheckPage:
+    """Look at the page as it is now: no serious axe-core violation, nothing the browser
+    refused or failed, then a screenshot docs/screenshots/NAME.png; its path."""
+
+    def check(name: str) -> Path:
+        assert_accessible(page)
+        assert not browser_errors, f"{page.url}: " + "\n".join(browser_errors)
+        return screenshot(page, name)
+
+    return check
