@@ -22,6 +22,8 @@ run: install
 	$(BIN)/blue-provisioning db upgrade
 	$(BIN)/blue-provisioning demo seed
 	$(BIN)/blue-provisioning connection demo --org demo
+	@# A one-time sign-in link to the admin console (docs/console.md), valid for 15 minutes.
+	$(BIN)/blue-provisioning console link --org demo --email admin@demo.example
 	@# A webhook worker beside the web server, so deliveries show locally (docs/webhooks.md).
 	$(BIN)/blue-provisioning worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/gunicorn -c deploy/gunicorn.conf.py --bind 127.0.0.1:$(PORT) 'app:create_app()'

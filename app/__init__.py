@@ -12,7 +12,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the WSGI application; reads the environment only when no settings are given."""
     import scim
     import sso
-    from app import admin, cli, health, logs
+    from app import admin, cli, console, health, logs
     from app.db import make_engine, make_sessions
 
     settings = settings if settings is not None else Settings.from_env()
@@ -36,6 +36,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(admin.review_bp)
     app.register_blueprint(admin.webhooks_bp)
     app.register_blueprint(admin.events_bp)
+    console.init_app(app)
+    app.register_blueprint(console.bp)
     app.register_error_handler(HTTPException, scim.render_http_error)
     app.register_error_handler(Exception, scim.render_crash)
     app.cli.add_command(sso.connection_cli)

@@ -77,6 +77,11 @@ class Action(StrEnum):
     WEBHOOK_DELETED = "webhook.deleted"
     WEBHOOK_REPLAYED = "webhook.replayed"
 
+    CONSOLE_LINK_CREATED = "console.link_created"
+    CONSOLE_SIGNED_IN = "console.signed_in"
+    CONSOLE_SIGNED_OUT = "console.signed_out"
+    CONSOLE_ACCESS_CHANGED = "console.access_changed"
+
 
 class Target(StrEnum):
     """What an event is about (its `target_type`)."""
@@ -92,6 +97,7 @@ class Target(StrEnum):
     TOKEN = "token"
     SIGNING_KEY = "signing_key"
     WEBHOOK = "webhook"
+    CONSOLE = "console"
 
 
 class UserKey:

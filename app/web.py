@@ -4,6 +4,7 @@ JSON body. Each adapter words the errors in its own protocol."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from flask import current_app, request
@@ -30,7 +31,70 @@ class BodyTooLargeError(RequestBodyError):
 
 
 class NotJsonError(RequestBodyError):
-    """The body is not valid JSON."""
+    """The body is not valid JSON, or JSON nested or repeated past what any client sends."""
+
+
+# No SCIM or admin document nests deeper, and none carries longer arrays (a body is at most
+# 1 MiB anyway): beyond these a body is an attack on the parser or on what reads it after.
+MAX_JSON_DEPTH = 32
+MAX_JSON_ARRAY = 20_000
+
+
+class UnstorableTextError(RequestBodyError):
+    """A string no database can store: a NUL character or a lone UTF-16 surrogate."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"{name} contains a character that cannot be stored (NUL or a lone surrogate)"
+        )
+        self.name = name
+
+
+def is_storable(text: str) -> bool:
+    """False for NUL (PostgreSQL text cannot hold it) and lone surrogates (not UTF-8)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def unstorable_field(fields: Iterable[tuple[str, str]]) -> str | None:
+    """The name of the first form field or query parameter (name or value) no database can
+    store; None when all can be."""
+    for name, value in fields:
+        if not is_storable(name) or not is_storable(value):
+            return name if is_storable(name) else "a parameter name"
+    return None
+
+
+def check_json_shape(value: Any) -> None:
+    """NotJsonError when `value` nests deeper than MAX_JSON_DEPTH or holds an array longer
+    than MAX_JSON_ARRAY; UnstorableTextError naming the attribute whose string no database
+    can store. Iterative: a hostile document cannot exhaust the stack here."""
+    pending: list[tuple[Any, int, str]] = [(value, 1, "the body")]
+    while pending:
+        item, depth, name = pending.pop()
+        if isinstance(item, str):
+            if not is_storable(item):
+                raise UnstorableTextError(name)
+            continue
+        if isinstance(item, dict):
+            for key in item:
+                if not is_storable(key):
+                    raise UnstorableTextError(f"an attribute name in {name}")
+            children = [(child, key) for key, child in item.items()]
+        elif isinstance(item, list):
+            if len(item) > MAX_JSON_ARRAY:
+                raise NotJsonError(f"the body has an array of more than {MAX_JSON_ARRAY} items")
+            children = [(child, name) for child in item]
+        else:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise NotJsonError(f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+        pending.extend((child, depth + 1, key) for child, key in children)
 
 
 def request_json(limit: int, allow_empty: bool = False) -> Any:
@@ -44,6 +108,10 @@ def request_json(limit: int, allow_empty: bool = False) -> Any:
     if not raw and allow_empty:
         return None
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
+    except RecursionError:
+        raise NotJsonError(f"the body nests deeper than {MAX_JSON_DEPTH} levels") from None
     except ValueError:
         raise NotJsonError("the body is not valid JSON") from None
+    check_json_shape(value)
+    return value

@@ -15,7 +15,14 @@ from werkzeug.exceptions import HTTPException
 from app.db import unit_of_work
 from app.errors import ProvisioningError
 from app.logs import current_request_id
-from app.web import BodyTooLargeError, NotJsonError, request_json, settings
+from app.web import (
+    BodyTooLargeError,
+    NotJsonError,
+    UnstorableTextError,
+    request_json,
+    settings,
+    unstorable_field,
+)
 from scim import discovery, operations
 from scim.errors import ScimError, from_service, render, scim_response
 from scim.operations import Outcome, Query
@@ -40,6 +47,16 @@ def json_body() -> Any:
         raise ScimError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, str(error), "tooMany") from None
     except NotJsonError as error:
         raise ScimError(HTTPStatus.BAD_REQUEST, str(error), "invalidSyntax") from None
+    except UnstorableTextError as error:
+        raise ScimError(HTTPStatus.BAD_REQUEST, str(error), "invalidValue") from None
+
+
+@bp.before_request
+def refuse_unstorable_parameters() -> None:
+    """A query parameter no database can store (NUL, a lone surrogate) is 400, not a 500."""
+    name = unstorable_field(request.args.items(multi=True))
+    if name is not None:
+        raise ScimError(HTTPStatus.BAD_REQUEST, str(UnstorableTextError(name)), "invalidValue")
 
 
 def query_from_args() -> Query:
@@ -118,14 +135,15 @@ def _serve(kind: operations.ResourceType[Any, Any]) -> None:
         query = query_from_args()
         return run(lambda c: operations.list_resources(c, kind, query))
 
+    # A body is read only once its token is accepted: `json_body()` runs inside `run`.
     def create_resource() -> ResponseReturnValue:
-        body = json_body()
         query = query_from_args()
-        return run(lambda c: operations.create_resource(c, kind, body, query))
+        return run(lambda c: operations.create_resource(c, kind, json_body(), query))
 
     def search_resources() -> ResponseReturnValue:
-        query = operations.query_from_search(json_body())
-        return run(lambda c: operations.list_resources(c, kind, query))
+        return run(
+            lambda c: operations.list_resources(c, kind, operations.query_from_search(json_body()))
+        )
 
     def get_resource(resource_id: str) -> ResponseReturnValue:
         query = query_from_args()
@@ -133,16 +151,16 @@ def _serve(kind: operations.ResourceType[Any, Any]) -> None:
         return run(lambda c: operations.get_resource(c, kind, resource_id, query, none_match))
 
     def replace_resource(resource_id: str) -> ResponseReturnValue:
-        body = json_body()
         query = query_from_args()
         return run(
-            lambda c: operations.replace_resource(c, kind, resource_id, body, query, if_match())
+            lambda c: operations.replace_resource(
+                c, kind, resource_id, json_body(), query, if_match()
+            )
         )
 
     def patch_resource(resource_id: str) -> ResponseReturnValue:
-        body = json_body()
         query = query_from_args()
-        return run(lambda c: kind.patch(c, resource_id, body, query, if_match()))
+        return run(lambda c: kind.patch(c, resource_id, json_body(), query, if_match()))
 
     def delete_resource(resource_id: str) -> ResponseReturnValue:
         return run(lambda c: operations.delete_resource(c, kind, resource_id, if_match()))
@@ -170,14 +188,12 @@ _serve(operations.GROUPS)
 
 @bp.post("/.search", strict_slashes=False)
 def search_all() -> ResponseReturnValue:
-    query = operations.query_from_search(json_body())
-    return run(lambda c: operations.search_all(c, query))
+    return run(lambda c: operations.search_all(c, operations.query_from_search(json_body())))
 
 
 @bp.post("/Bulk", strict_slashes=False)
 def bulk() -> ResponseReturnValue:
-    body = json_body()
-    return run(lambda c: operations.bulk(c, body))
+    return run(lambda c: operations.bulk(c, json_body()))
 
 
 # --------------------------------------------------------------- errors

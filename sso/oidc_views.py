@@ -35,10 +35,11 @@ from sso.oidc import (
     finish_login,
     start_authorization,
 )
-from sso.pages import error_page
+from sso.pages import error_page, refuse_unstorable_input
 from sso.views import complete_login, refuse, safe_return_to
 
 bp = Blueprint("sso_oidc", __name__, url_prefix="/sso")
+bp.before_request(refuse_unstorable_input)
 log = logging.getLogger(__name__)
 
 REQUEST_LIFETIME = timedelta(minutes=10)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from flask import Response, render_template
+from flask import Response, render_template, request
+
+from app.web import UnstorableTextError, unstorable_field
 
 
 def error_page(title: str, detail: str, status: int = HTTPStatus.FORBIDDEN) -> Response:
@@ -13,3 +15,13 @@ def error_page(title: str, detail: str, status: int = HTTPStatus.FORBIDDEN) -> R
     response = Response(body, status=status, content_type="text/html; charset=utf-8")
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def refuse_unstorable_input() -> Response | None:
+    """A query parameter or form field no database can store (NUL, a lone surrogate) is
+    explained as a 400 page, before any lookup could fail on it."""
+    fields = [*request.args.items(multi=True), *request.form.items(multi=True)]
+    name = unstorable_field(fields)
+    if name is None:
+        return None
+    return error_page("Sign-in refused", str(UnstorableTextError(name)), HTTPStatus.BAD_REQUEST)

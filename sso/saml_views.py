@@ -30,10 +30,11 @@ from app.provisioning import LoginClaims
 from app.web import settings as app_settings
 from sso import saml, sessions
 from sso.connections import SP_KEY_SECRET, find_connection, sp_urls
-from sso.pages import error_page
+from sso.pages import error_page, refuse_unstorable_input
 from sso.views import actor_for, complete_login, refuse, safe_return_to
 
 bp = Blueprint("sso_saml", __name__, url_prefix="/sso")
+bp.before_request(refuse_unstorable_input)
 
 # How long an SP-initiated login (or logout) may take at the IdP.
 REQUEST_LIFETIME = timedelta(minutes=10)

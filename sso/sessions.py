@@ -3,7 +3,6 @@ Opening and ending one goes through the provisioning package; looking one up wri
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import timedelta
 from uuid import UUID
@@ -15,12 +14,11 @@ from app.db import utcnow
 from app.models import IdpConnection, SsoSession, User
 from app.provisioning import Actor, sessions
 
-COOKIE = "blue_sso"
+COOKIE = sessions.SSO_COOKIE
 LIFETIME = timedelta(hours=8)
 
 
-def _hash(session_id: str) -> str:
-    return hashlib.sha256(session_id.encode()).hexdigest()
+_hash = sessions.hash_session_id
 
 
 def start(session: Session, user: User, connection: IdpConnection) -> str:
@@ -31,17 +29,9 @@ def start(session: Session, user: User, connection: IdpConnection) -> str:
 
 
 def current(session: Session, session_id: str | None) -> SsoSession | None:
-    """The live session for a cookie value; a deprovisioned user's session is over (the
-    change that deprovisioned them ended it)."""
-    if not session_id:
-        return None
-    row = session.get(SsoSession, _hash(session_id))
-    if row is None or row.ended_at is not None or row.expires_at <= utcnow():
-        return None
-    user = session.get(User, row.user_id)
-    if user is None or not user.is_active or user.deprovisioned_at is not None:
-        return None
-    return row
+    """The live session for a cookie value (app.provisioning.sessions.live_session)."""
+    found = sessions.live_session(session, session_id)
+    return found[0] if found is not None else None
 
 
 def end(session: Session, session_id: str | None, actor: Actor) -> None:

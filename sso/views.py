@@ -31,10 +31,12 @@ from app.provisioning import Actor, LoginClaims, ProvisioningService
 from app.web import settings
 from sso import sessions
 from sso.connections import sp_urls
-from sso.pages import error_page
+from sso.pages import error_page, refuse_unstorable_input
 
 bp = Blueprint("sso", __name__, url_prefix="/sso", template_folder="templates")
+bp.before_request(refuse_unstorable_input)
 log = logging.getLogger(__name__)
+CONSOLE_PATH = "/console/"
 
 
 def actor_for(connection: IdpConnection | None) -> Actor:
@@ -76,7 +78,7 @@ def refuse(connection: IdpConnection | None, reason: str, detail: str) -> Respon
 def complete_login(
     connection_id: UUID, claims: LoginClaims, return_to: str | None = None
 ) -> BaseResponse:
-    """Provision the user from a verified login, open a session and hand off to Blue."""
+    """Provision the user, open a session and hand off to Blue (or return to our console)."""
     connection: IdpConnection | None = None
     try:
         with unit_of_work() as session:
@@ -112,7 +114,10 @@ def complete_login(
             live = session.get(IdpConnection, connection_id)
         return refuse(live, error.reason, error.detail)
     response: BaseResponse
-    if token is not None and blue_url is not None:
+    console_path = safe_return_to(return_to)
+    if console_path is not None and console_path.startswith(CONSOLE_PATH):
+        response = redirect(console_path)  # a sign-in to our own console: no hand-off
+    elif token is not None and blue_url is not None:
         body = render_template(
             "sso_handoff.html", action=blue_url, token=token, return_to=safe_return_to(return_to)
         )

@@ -30,7 +30,14 @@ from app.errors import (
 from app.logs import current_request_id
 from app.models import HeldChange, Organization
 from app.provisioning import Actor, ProvisioningService
-from app.web import BodyTooLargeError, NotJsonError, request_json, settings
+from app.web import (
+    BodyTooLargeError,
+    NotJsonError,
+    UnstorableTextError,
+    request_json,
+    settings,
+    unstorable_field,
+)
 
 PREFIX = "/api/v1"
 log = logging.getLogger(__name__)
@@ -209,6 +216,16 @@ def json_body() -> Any:
         raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too_large", str(error)) from None
     except NotJsonError as error:
         raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_json", str(error)) from None
+    except UnstorableTextError as error:
+        raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_request", str(error)) from None
+
+
+def refuse_unstorable_parameters() -> None:
+    """A query parameter no database can store (NUL, a lone surrogate) is 400, not a 500."""
+    name = unstorable_field(request.args.items(multi=True))
+    if name is not None:
+        detail = str(UnstorableTextError(name))
+        raise ApiError(HTTPStatus.BAD_REQUEST, "invalid_request", detail)
 
 
 def int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
@@ -258,6 +275,7 @@ def render_crash(error: Exception) -> ResponseReturnValue:
 def api_blueprint(name: str) -> Blueprint:
     """A blueprint of routes under /api/v1, answering errors with the API's JSON bodies."""
     blueprint = Blueprint(name, __name__, url_prefix=PREFIX)
+    blueprint.before_request(refuse_unstorable_parameters)
     blueprint.register_error_handler(ApiError, render_api_error)
     blueprint.register_error_handler(ProvisioningError, render_service_error)
     blueprint.register_error_handler(HTTPException, render_http_error)

@@ -7,6 +7,7 @@ import click
 
 from app.cli import (
     audit,
+    console,
     contract,
     db,
     default_role,
@@ -57,6 +58,7 @@ COMMAND_GROUPS: tuple[click.Command, ...] = (
     webhooks.webhook_cli,
     worker.worker_command,
     events.events,
+    console.console_cli,
 )
 
 __all__ = [

@@ -624,6 +624,9 @@ class SsoSession(Base):
 
 
 # Tables described in the package's other modules, one per capability.
+from app.models.console import ConsoleGrant as ConsoleGrant  # noqa: E402
+from app.models.console import ConsoleLink as ConsoleLink  # noqa: E402
+from app.models.console import ConsoleSession as ConsoleSession  # noqa: E402
 from app.models.webhooks import DeliveryState as DeliveryState  # noqa: E402
 from app.models.webhooks import WebhookAttempt as WebhookAttempt  # noqa: E402
 from app.models.webhooks import WebhookDelivery as WebhookDelivery  # noqa: E402

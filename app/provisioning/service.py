@@ -20,6 +20,7 @@ from app.provisioning import (
     binding,
     catalogue,
     connections,
+    console,
     contract,
     held,
     rules,
@@ -147,6 +148,12 @@ class ProvisioningService:
     list_deliveries = Operation(webhooks.list_deliveries)
     replay_event = Operation(webhooks.replay_event)
     replay_dead = Operation(webhooks.replay_dead)
+
+    # Who may use the console.
+    grant_console_role = Operation(console.grant_console_role)
+    create_console_link = Operation(console.create_link)
+    open_console_session = Operation(console.open_sso_session)
+    end_console_session = Operation(console.end_session)
 
     # Access as the rules have it.
     drift = Operation(access.drift)

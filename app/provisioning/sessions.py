@@ -3,6 +3,7 @@ deprovisioned user's sessions end with the change that deprovisions them: direct
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from uuid import UUID
 
@@ -15,6 +16,27 @@ from app.db import utcnow
 from app.models import IdpConnection, SsoSession, User
 from app.provisioning import events
 from app.provisioning.scope import Scope
+
+# The cookie that carries an SSO session's id (its hash is the row's key).
+SSO_COOKIE = "blue_sso"
+
+
+def hash_session_id(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def live_session(session: Session, session_id: str | None) -> tuple[SsoSession, User] | None:
+    """The live session for a cookie value and its user; a deprovisioned user's session is
+    over (the change that deprovisioned them ended it). Reads only."""
+    if not session_id:
+        return None
+    row = session.get(SsoSession, hash_session_id(session_id))
+    if row is None or row.ended_at is not None or row.expires_at <= utcnow():
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.is_active or user.deprovisioned_at is not None:
+        return None
+    return row, user
 
 
 def open_session(

@@ -18,6 +18,11 @@ from app.models import AuditEvent, Group, Organization, User
 BATCH = 1000
 
 
+# The instants a report may be asked about: well inside what dates can hold.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+
+
 def _is_date(text: str) -> bool:
     return len(text.strip()) == 10
 
@@ -31,9 +36,14 @@ def parse_instant(text: str, end_of_day: bool = False) -> datetime:
     text = text.strip()
     if _is_date(text):
         day = date.fromisoformat(text)
-        return datetime.combine(day + timedelta(days=1 if end_of_day else 0), time.min, UTC)
-    value = datetime.fromisoformat(text)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        instant = datetime.combine(day, time.min, UTC)
+    else:
+        value = datetime.fromisoformat(text)
+        instant = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if not EARLIEST <= instant <= LATEST:
+        # Reports add and subtract days and months: years 1 and 9999 would overflow.
+        raise ValueError(f"{text} is outside {EARLIEST.year}-{LATEST.year}")
+    return instant + timedelta(days=1) if _is_date(text) and end_of_day else instant
 
 
 def parse_as_of(text: str) -> datetime:

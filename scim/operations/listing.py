@@ -59,16 +59,22 @@ def query_from_search(body: Any) -> Query:
     return query_from(lambda name: fields.get(name.lower()))
 
 
+# Past any organization's size, and inside the databases' 64-bit OFFSET and LIMIT.
+LARGEST_INTEGER = 2**31 - 1
+
+
 def integer(value: Any, name: str, default: int) -> int:
-    """An integer parameter; `default` when absent, 400 when not an integer."""
+    """An integer parameter, clamped to ±LARGEST_INTEGER (a startIndex past the last result
+    is an empty page, RFC 7644 §3.4.2.4); `default` when absent, 400 when not an integer."""
     if value is None or value == "":
         return default
-    if isinstance(value, bool):
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
         raise invalid(f"{name} must be an integer")
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
         raise invalid(f"{name} must be an integer") from None
+    return max(-LARGEST_INTEGER, min(number, LARGEST_INTEGER))
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from app.actions import Action, OutboxKey, UserKey
 from app.db import utcnow
 from app.errors import ConflictError, InvalidChangeError
 from app.models import Membership, SeatKind, SsoSession, User, UserSource, UserValue
-from app.provisioning import events
+from app.provisioning import console, events
 from app.provisioning.access import recompute
 from app.provisioning.directory.groups import touch_groups
 from app.provisioning.scope import Scope, lower_key
@@ -208,7 +208,8 @@ def _delete_memberships(scope: Scope, user_id: UUID, group_ids: Sequence[UUID]) 
 
 
 def end_sessions(scope: Scope, user_id: UUID) -> None:
-    """A deprovisioned user's SSO sessions end now, whoever deprovisioned them."""
+    """A deprovisioned user's SSO and console sessions end now, whoever deprovisioned them."""
+    console.end_user_sessions(scope.session, user_id)
     scope.session.execute(
         update(SsoSession)
         .where(SsoSession.user_id == user_id, SsoSession.ended_at.is_(None))
