@@ -27,12 +27,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import InvalidatePoolError
+from sqlalchemy.exc import IntegrityError, InvalidatePoolError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
+
+from app.errors import ConflictError
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -175,7 +177,32 @@ def unit_of_work(reads: bool = False) -> AbstractContextManager[Session]:
     sessions: sessionmaker[Session] = current_app.extensions["sessions"]
     if reads:
         return _reading_unit(sessions)
-    return sessions.begin()
+    return _writing_unit(sessions)
+
+
+# What a racer that lost to another transaction's insert of the same name is told.
+RACE_LOST = "another request created or changed the same resource at the same moment; retry"
+
+
+def is_unique_violation(error: IntegrityError) -> bool:
+    """Did a unique index refuse the row (not a foreign key or a NOT NULL)?"""
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return bool(sqlstate == "23505")
+    return "UNIQUE constraint failed" in str(error.orig)
+
+
+@contextmanager
+def _writing_unit(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A transaction whose lost race on a unique index (checked first, inserted after another
+    transaction's same insert) is a ConflictError, as if the check had seen the winner."""
+    try:
+        with sessions.begin() as session:
+            yield session
+    except IntegrityError as error:
+        if is_unique_violation(error):
+            raise ConflictError(RACE_LOST) from error
+        raise
 
 
 @contextmanager

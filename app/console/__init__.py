@@ -166,4 +166,8 @@ def index() -> ResponseReturnValue:
 __all__ = ["admin", "bp", "console_user", "csrf", "init_app"]
 
 # The pages: each module adds its routes to `bp`.
-from app.console import access  # noqa: E402,F401
+from app.console import (  # noqa: E402,F401
+    access,
+    contract,
+    rules,
+)

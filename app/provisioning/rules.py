@@ -31,6 +31,7 @@ def create_rule(scope: Scope, spec: RuleSpec) -> MappingRule | HeldChange:
     would hold those grants, the rule is staged instead: a held change, not in force (no
     rule row) until an admin confirms it."""
     _check_rule(scope, spec)
+    _refuse_duplicate(scope, spec)
     payload = {"rule": _spec_snapshot(spec)}
     return staged(
         scope,
@@ -60,6 +61,7 @@ def update_rule(scope: Scope, rule_id: str | UUID, spec: RuleSpec) -> MappingRul
     confirms it (its revocations wait too, the rule in force being the one before)."""
     row = _get_rule(scope, rule_id)
     _check_rule(scope, spec)
+    _refuse_duplicate(scope, spec, row.id)
     payload = {"rule_id": str(row.id), "before": _rule_snapshot(row), "rule": _spec_snapshot(spec)}
     return staged(
         scope,
@@ -113,6 +115,25 @@ def _check_rule(scope: Scope, spec: RuleSpec) -> None:
         raise InvalidChangeError(
             f"unknown project {spec.project_key!r}; create it first or use '*'"
         )
+
+
+def _refuse_duplicate(scope: Scope, spec: RuleSpec, rule_id: UUID | None = None) -> None:
+    """ConflictError when another rule already gives this group this role in this project (a
+    form submitted twice, say): a second copy would change nothing but the list."""
+    probe = MappingRule(org_id=scope.org_id)
+    _write_rule(probe, spec)
+    same = scope.session.scalar(
+        select(MappingRule.id).where(
+            MappingRule.org_id == scope.org_id,
+            MappingRule.match == probe.match,
+            MappingRule.group_key == probe.group_key,
+            MappingRule.role_key == probe.role_key,
+            MappingRule.project_key == probe.project_key,
+            MappingRule.id != rule_id if rule_id is not None else MappingRule.id.is_not(None),
+        )
+    )
+    if same is not None:
+        raise ConflictError(f"rule {same} already gives this group this role in this project")
 
 
 def _write_rule(row: MappingRule, spec: RuleSpec) -> None:
