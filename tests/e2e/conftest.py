@@ -20,6 +20,7 @@ from werkzeug.serving import make_server
 
 from app import create_app, migrate
 from app.config import Environment, Settings
+from app.delivery.worker import Worker
 from tests.conftest import BACKENDS, postgres_database
 from tests.e2e.browser import (
     NOT_INSTALLED,
@@ -114,6 +115,19 @@ def live_server(live_database_url: str) -> Iterator[LiveServer]:
 def org(live_server: LiveServer) -> SeededOrg:
     """A fresh organization of this test's own, with people, groups, projects and rules."""
     return seed_organization(live_server.app)
+
+
+@pytest.fixture
+def worker(live_server: LiveServer) -> Iterator[Worker]:
+    """`blue-provisioning worker` as a thread beside the server: it runs started import jobs
+    (and delivers webhooks) in the background, as in production; stopped after the test."""
+    app = live_server.app
+    worker = Worker(app.extensions["sessions"], app.extensions["settings"], name="e2e-worker")
+    thread = threading.Thread(target=worker.run, name="e2e-worker", daemon=True)
+    thread.start()
+    yield worker
+    worker.stop.set()
+    thread.join(timeout=30)
 
 
 @pytest.fixture(scope="session")

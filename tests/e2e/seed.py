@@ -59,6 +59,7 @@ def seed_organization(app: Flask) -> SeededOrg:
         organization = provisioning.create_organization(
             session, "Acme Corporation", slug, paid_seats=25
         )
+        provisioning.create_token(session, organization, "okta")
         service = ProvisioningService(session, organization, IDP)
         for key, name in PROJECTS:
             service.create_project(key, name)

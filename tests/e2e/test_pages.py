@@ -1,0 +1,26 @@
+"""Every main console page in a real browser, as an org admin of a seeded organization sees
+it: each passes axe-core with no serious violation, the browser refuses nothing on it (CSP),
+and its screenshot goes to docs/screenshots/ for the README. (The rules, import and access
+review pages have tests of their own.)"""
+
+from __future__ import annotations
+
+from playwright.sync_api import Locator, Page, expect
+
+from tests.e2e.conftest import CheckPage, LiveServer
+from tests.e2e.console import sign_in
+from tests.e2e.seed import SeededOrg
+
+
+def menu(page: Page, label: str) -> Locator:
+    return page.get_by_role("navigation", name="Console").get_by_role("link", name=label)
+
+
+def test_contract(
+    page: Page, live_server: LiveServer, org: SeededOrg, check_page: CheckPage
+) -> None:
+    sign_in(page, live_server, org)
+    menu(page, "Contract").click()
+    expect(page.get_by_role("heading", name="Contract", exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name="Pending queue")).to_be_visible()
+    check_page("contract")
