@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(admin.review_bp)
     app.register_blueprint(admin.webhooks_bp)
     app.register_blueprint(admin.events_bp)
+    app.register_blueprint(admin.openapi_bp)
     console.init_app(app)
     app.register_blueprint(console.bp)
     app.register_error_handler(HTTPException, scim.render_http_error)

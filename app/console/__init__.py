@@ -119,11 +119,14 @@ def navigation() -> dict[str, object]:
         return {}
     user = current_user_or_none()
     views = current_app.view_functions
-    entries = [
-        {"url": url_for(endpoint), "label": label, "current": request.endpoint == endpoint}
-        for endpoint, label, admin_only in NAV
-        if endpoint in views and user is not None and (user.is_admin or not admin_only)
-    ]
+    entries = []
+    for endpoint, label, admin_only in NAV:
+        if endpoint not in views or user is None or (admin_only and not user.is_admin):
+            continue
+        url = url_for(endpoint)
+        # A page below a menu entry (a user under Users, a report tab) marks that entry.
+        current = request.path == url or request.path.startswith(url.rstrip("/") + "/")
+        entries.append({"url": url, "label": label, "current": current})
     return {"nav": entries, "me": user}
 
 
@@ -169,5 +172,6 @@ __all__ = ["admin", "bp", "console_user", "csrf", "init_app"]
 from app.console import (  # noqa: E402,F401
     access,
     contract,
+    review,
     rules,
 )
