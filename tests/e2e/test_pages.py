@@ -24,3 +24,11 @@ def test_contract(
     expect(page.get_by_role("heading", name="Contract", exact=True)).to_be_visible()
     expect(page.get_by_role("heading", name="Pending queue")).to_be_visible()
     check_page("contract")
+
+
+def test_audit(page: Page, live_server: LiveServer, org: SeededOrg, check_page: CheckPage) -> None:
+    sign_in(page, live_server, org)
+    menu(page, "Audit").click()
+    expect(page.get_by_role("heading", name="Audit trail")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("console.signed_in")
+    check_page("audit")
