@@ -35,11 +35,12 @@ from sso.oidc import (
     finish_login,
     start_authorization,
 )
-from sso.pages import error_page, refuse_unstorable_input
+from sso.pages import add_security_headers, error_page, refuse_unstorable_input
 from sso.views import complete_login, refuse, safe_return_to
 
 bp = Blueprint("sso_oidc", __name__, url_prefix="/sso")
 bp.before_request(refuse_unstorable_input)
+bp.after_request(add_security_headers)
 log = logging.getLogger(__name__)
 
 REQUEST_LIFETIME = timedelta(minutes=10)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from flask import Response, render_template, request
+from flask import Response, g, render_template, request
 
-from app.web import UnstorableTextError, unstorable_field
+from app.web import UnstorableTextError, html_security_headers, origin_of, unstorable_field
 
 
 def error_page(title: str, detail: str, status: int = HTTPStatus.FORBIDDEN) -> Response:
@@ -25,3 +25,17 @@ def refuse_unstorable_input() -> Response | None:
     if name is None:
         return None
     return error_page("Sign-in refused", str(UnstorableTextError(name)), HTTPStatus.BAD_REQUEST)
+
+
+def allow_form_target(url: str) -> None:
+    """This page's form posts to `url` (Blue's hand-off, the IdP's SAML endpoint): its CSP
+    must allow that origin as a form target."""
+    g.sso_form_targets = [*g.get("sso_form_targets", []), origin_of(url)]
+
+
+def add_security_headers(response: Response) -> Response:
+    """Every sign-in page gets the HTML security headers (app.web); JSON answers keep theirs."""
+    if response.mimetype == "text/html":
+        for name, value in html_security_headers(g.get("sso_form_targets", [])).items():
+            response.headers.setdefault(name, value)
+    return response

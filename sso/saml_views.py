@@ -30,11 +30,12 @@ from app.provisioning import LoginClaims
 from app.web import settings as app_settings
 from sso import saml, sessions
 from sso.connections import SP_KEY_SECRET, find_connection, sp_urls
-from sso.pages import error_page, refuse_unstorable_input
+from sso.pages import add_security_headers, allow_form_target, error_page, refuse_unstorable_input
 from sso.views import actor_for, complete_login, refuse, safe_return_to
 
 bp = Blueprint("sso_saml", __name__, url_prefix="/sso")
 bp.before_request(refuse_unstorable_input)
+bp.after_request(add_security_headers)
 
 # How long an SP-initiated login (or logout) may take at the IdP.
 REQUEST_LIFETIME = timedelta(minutes=10)
@@ -43,13 +44,12 @@ POST_BINDING_PAGE = """{% extends "sso_base.html" %}
 {% block title %}Signing you in{% endblock %}
 {% block content %}
   <h1>Continuing to your organization's sign-in…</h1>
-  <form id="saml" method="post" action="{{ action }}">
+  <form id="saml" method="post" action="{{ action }}" data-autosubmit>
     {% for name, value in fields.items() %}
     <input type="hidden" name="{{ name }}" value="{{ value }}">
     {% endfor %}
     <noscript><button type="submit">Continue</button></noscript>
   </form>
-  <script>document.getElementById("saml").submit();</script>
 {% endblock %}
 """
 
@@ -167,6 +167,7 @@ def saml_login(connection_id: str) -> ResponseReturnValue:
     if authn.binding is saml.Binding.POST:
         body = render_template_string(POST_BINDING_PAGE, action=authn.url, fields=authn.form)
         response = Response(body, content_type="text/html; charset=utf-8")
+        allow_form_target(authn.url)
     else:
         response = redirect(authn.url)
     https = connection.sp.acs_url.startswith("https://")

@@ -31,10 +31,18 @@ from app.provisioning import Actor, LoginClaims, ProvisioningService
 from app.web import settings
 from sso import sessions
 from sso.connections import sp_urls
-from sso.pages import error_page, refuse_unstorable_input
+from sso.pages import add_security_headers, allow_form_target, error_page, refuse_unstorable_input
 
-bp = Blueprint("sso", __name__, url_prefix="/sso", template_folder="templates")
+bp = Blueprint(
+    "sso",
+    __name__,
+    url_prefix="/sso",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
 bp.before_request(refuse_unstorable_input)
+bp.after_request(add_security_headers)
 log = logging.getLogger(__name__)
 CONSOLE_PATH = "/console/"
 
@@ -75,6 +83,28 @@ def refuse(connection: IdpConnection | None, reason: str, detail: str) -> Respon
     return error_page("Sign-in refused", detail)
 
 
+def handoff_token(
+    session: Session, organization: Organization, user: UserRow, document: dict[str, object]
+) -> str | None:
+    """The signed hand-off for Blue, when the organization has a Blue URL to send it to."""
+    if not organization.blue_url:
+        return None
+    return handoff.mint(
+        session,
+        settings().secret_key,
+        issuer=settings().base_url,
+        audience=organization.blue_url,
+        claims={
+            "sub": str(user.id),
+            "org": organization.slug,
+            "email": user.primary_email or user.user_name,
+            "name": user.display_name,
+            "roles": document["roles"],
+            "seat": user.seat,
+        },
+    )
+
+
 def complete_login(
     connection_id: UUID, claims: LoginClaims, return_to: str | None = None
 ) -> BaseResponse:
@@ -91,22 +121,7 @@ def complete_login(
             user = service.login(connection, claims)
             session_id = sessions.start(session, user, connection)
             document = session_document(session, organization, user)
-            token = None
-            if organization.blue_url:
-                token = handoff.mint(
-                    session,
-                    settings().secret_key,
-                    issuer=settings().base_url,
-                    audience=organization.blue_url,
-                    claims={
-                        "sub": str(user.id),
-                        "org": organization.slug,
-                        "email": user.primary_email or user.user_name,
-                        "name": user.display_name,
-                        "roles": document["roles"],
-                        "seat": user.seat,
-                    },
-                )
+            token = handoff_token(session, organization, user, document)
             blue_url = organization.blue_url
     except LoginRefusedError as error:
         # The rollback expired `connection`: read it again for the audit.
@@ -122,6 +137,7 @@ def complete_login(
             "sso_handoff.html", action=blue_url, token=token, return_to=safe_return_to(return_to)
         )
         response = Response(body, content_type="text/html; charset=utf-8")
+        allow_form_target(blue_url)
     else:
         response = redirect(url_for("sso.get_session"))
     response.headers["Cache-Control"] = "no-store"

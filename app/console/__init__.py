@@ -28,7 +28,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.console.auth import admin, console_user, current_user_or_none, load_console_user
 from app.logs import current_request_id
-from app.web import UnstorableTextError, unstorable_field
+from app.web import UnstorableTextError, html_security_headers, unstorable_field
 
 bp = Blueprint(
     "console",
@@ -54,18 +54,7 @@ NAV: tuple[tuple[str, str, bool], ...] = (
     ("console.access", "Console access", False),
 )
 
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
+SECURITY_HEADERS = html_security_headers()
 
 
 def init_app(app: Flask) -> None:

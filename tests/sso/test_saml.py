@@ -479,6 +479,8 @@ def test_sp_initiated_login_hands_off_to_blue(
     assert response.status_code == 200, body
     assert f'action="{BLUE_URL}"' in body
     assert 'name="return_to" value="/projects/42"' in body
+    assert "data-autosubmit" in body and "<script>" not in body  # no inline script (CSP)
+    assert "form-action 'self' https://blue.example;" in response.headers["Content-Security-Policy"]
     assert handoff_token(response)
     assert any(c.startswith("blue_sso=") for c in response.headers.getlist("Set-Cookie"))
 
