@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from app.config import Settings
@@ -39,7 +40,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(admin.openapi_bp)
     console.init_app(app)
     app.register_blueprint(console.bp)
-    app.register_error_handler(HTTPException, scim.render_http_error)
+
+    # Routing errors (an unknown URL, a malformed id) reach no blueprint's handlers: each
+    # path prefix answers them in its own format.
+    def render_http_error(error: HTTPException) -> ResponseReturnValue:
+        if request.path == "/console" or request.path.startswith("/console/"):
+            return console.render_http_error(error)
+        return scim.render_http_error(error)
+
+    app.register_error_handler(HTTPException, render_http_error)
     app.register_error_handler(Exception, scim.render_crash)
     app.cli.add_command(sso.connection_cli)
     app.cli.add_command(sso.handoff_cli)

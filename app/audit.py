@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -54,6 +55,18 @@ _MOVED = "audit_heads_moved"
 _SNAPSHOTS = "audit_heads_at_savepoints"
 _ADDED = "audit_events_added"
 _WRITTEN = "audit_chains_written"
+_TRIAL = "audit_trial"  # set while a dry run's rolled-back savepoint is open
+
+
+@contextmanager
+def trial(session: Session) -> Iterator[None]:
+    """A dry run's events are written but never sealed: they roll back with its savepoint,
+    and sealing would lock the chain head every writer of the organization needs."""
+    session.info[_TRIAL] = session.info.get(_TRIAL, 0) + 1
+    try:
+        yield
+    finally:
+        session.info[_TRIAL] -= 1
 
 
 class Head(NamedTuple):
@@ -135,7 +148,7 @@ def append_many(
     now = utcnow()
     shared = {"org_id": org_id, "chain": chain, "at": now, **_actor_fields(actor)}
     values: list[dict[str, Any]] = [shared | row._asdict() for row in rows]
-    if len(values) < SEAL_ON_WRITE:
+    if len(values) < SEAL_ON_WRITE or session.info.get(_TRIAL):
         _write_unsealed(session, chain, values)
     else:
         _write_sealed(session, chain, values)
@@ -429,6 +442,8 @@ def _number_outbox(session: Session) -> dict[str, list[tuple[int, outbox.Queued]
 def _seal_before_commit(session: Session) -> None:
     # SQLAlchemy runs this when a savepoint is released too: the outbox waits for the
     # transaction's own commit, so a user's events coalesce across savepoints (a /Bulk).
+    if session.info.get(_TRIAL):
+        return  # a dry run's savepoint within it: rolled back, never sealed
     if session.in_nested_transaction():
         seal(session)
         _write_heads(session)

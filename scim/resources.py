@@ -113,8 +113,10 @@ def _multi_value_items(attribute: str, value: Any) -> list[dict[str, Any]]:
         item: dict[str, Any] = {}
         for key, sub_value in raw.items():
             definition = find_attribute(USER_SCHEMA, attribute, key)
-            name = definition["name"] if definition else key
-            if definition and definition.get("type") == "boolean":
+            if definition is None:
+                continue  # an unknown sub-attribute is ignored, as unknown attributes are
+            name = definition["name"]
+            if definition.get("type") == "boolean":
                 item[name] = to_bool(sub_value, f"{attribute}.{name}")
             elif sub_value is not None and sub_value != "":
                 item[name] = sub_value

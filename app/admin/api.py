@@ -18,7 +18,7 @@ from werkzeug.routing import RequestRedirect
 
 from app import organizations, reporting
 from app.admin import changes, documents, payloads, queries
-from app.admin.payloads import PayloadError
+from app.admin.payloads import PayloadError, TooManyChangesError
 from app.db import unit_of_work, utcnow
 from app.errors import (
     ConflictError,
@@ -63,6 +63,7 @@ class ApiError(Exception):
 
 
 FROM_SERVICE: dict[type[ProvisioningError], tuple[HTTPStatus, str]] = {
+    TooManyChangesError: (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too_many_changes"),
     PayloadError: (HTTPStatus.BAD_REQUEST, "invalid_request"),
     NotFoundError: (HTTPStatus.NOT_FOUND, "not_found"),
     ConflictError: (HTTPStatus.CONFLICT, "conflict"),

@@ -231,6 +231,15 @@ def guard_input(body: Any) -> GuardInput:
     )
 
 
+# A dry run is the rule editor's preview: real proposals change a handful of rules. Its cost
+# grows with the rules tried times the users they touch, so the number is bounded.
+MAX_DRY_RUN_CHANGES = 100
+
+
+class TooManyChangesError(PayloadError):
+    """More changes in one dry run than MAX_DRY_RUN_CHANGES (413)."""
+
+
 def proposed_change(body: Any) -> ProposedChange:
     """A dry run's proposal: rules to add, remove and edit, default role, ranks, contract."""
     payload = Payload(body, "the dry run", DRY_RUN_FIELDS)
@@ -249,6 +258,12 @@ def proposed_change(body: Any) -> ProposedChange:
         raise PayloadError("remove_rules in the dry run must be a list of rule ids")
     paid_seats = payload.integer("paid_seats")
     policy = payload.text("policy")
+    changes = len(payload.items("add_rules")) + len(removed) + len(edits) + len(roles)
+    if changes > MAX_DRY_RUN_CHANGES:
+        raise TooManyChangesError(
+            f"a dry run tries at most {MAX_DRY_RUN_CHANGES} rule and custom role changes, "
+            f"not {changes}: split it"
+        )
     return ProposedChange(
         add_rules=[
             rule_input(item, f"add_rules[{n}]") for n, item in enumerate(payload.items("add_rules"))

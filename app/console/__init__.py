@@ -140,7 +140,11 @@ def error_page(title: str, detail: str, status: int) -> ResponseReturnValue:
     body = render_template(
         "console/error.html", title=title, detail=detail, request_id=current_request_id()
     )
-    return body, status
+    # Headers here too: a routing error (an unknown URL) never reaches the blueprint's hooks.
+    response = Response(body, status=status, content_type="text/html; charset=utf-8")
+    response.headers.update(SECURITY_HEADERS)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/")
@@ -161,6 +165,8 @@ __all__ = ["admin", "bp", "console_user", "csrf", "init_app"]
 from app.console import (  # noqa: E402,F401
     access,
     contract,
+    directory,
+    overview,
     review,
     rules,
 )

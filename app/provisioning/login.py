@@ -49,7 +49,9 @@ def login(scope: Scope, connection: IdpConnection, claims: LoginClaims) -> User:
         _lock_login_groups(scope, user, claims)
     if user.deprovisioned_at is not None or not user.is_active:
         raise LoginRefusedError("your account is deactivated", "user_deactivated")
-    if connection.is_jit_enabled:
+    if connection.is_jit_enabled and user.source == UserSource.SSO:
+        # A login keeps the names of users it created up to date; SCIM, an import or an admin
+        # manage their own users' attributes, and a login's claims never overwrite them.
         _update_from_login(scope, user, claims)
     if scope.organization.sso_manages_groups:
         _sync_groups(scope, connection, user, claims)

@@ -265,7 +265,9 @@ class Scope:
         # KEY UPDATE, because every audit, seat and role row inserted before this point holds
         # a KEY SHARE lock on the same row through its foreign key, and FOR UPDATE would
         # deadlock against those. SQLite's BEGIN IMMEDIATE already serializes writers.
-        if not self._org_locked:
+        # A dry run (a recorder's scope) only reads the counter and is rolled back: it takes
+        # no lock that the organization's writers would wait for.
+        if not self._org_locked and self.recorder is None:
             self.session.refresh(self.organization, with_for_update={"key_share": True})
             self._org_locked = True
 

@@ -12,7 +12,7 @@ from uuid import UUID
 from sqlalchemy.orm import Session
 
 import licensing
-from app import reporting
+from app import audit, reporting
 from app.audit import Actor
 from app.models import Organization
 from app.provisioning import (
@@ -181,10 +181,11 @@ class ProvisioningService:
         totals = self.seat_totals()
         recorder = access.AccessRecorder()
         trial = ProvisioningService(self.session, self.org_id, self.actor, recorder=recorder)
-        savepoint = self.session.begin_nested()
-        try:
-            change(trial)
-        finally:
-            savepoint.rollback()
-            self.session.expire_all()
+        with audit.trial(self.session):
+            savepoint = self.session.begin_nested()
+            try:
+                change(trial)
+            finally:
+                savepoint.rollback()
+                self.session.expire_all()
         return recorder.result(totals)

@@ -49,7 +49,10 @@ def complex_value(
         if definition is not None:
             sub = documents.find_sub_attribute(definition, name)
             if sub is None:
-                raise PatchError("invalidPath", f'"{label}" has no sub-attribute "{name}".')
+                # Be liberal in what clients send: an unknown sub-attribute inside a value
+                # (a members entry carrying displayName) is ignored, as unknown attributes
+                # are on POST. A PATH naming one is still invalidPath (paths.py).
+                continue
             name = str(sub["name"])
             if sub.get("mutability") == "readOnly":
                 # RFC 7643 §2.2: values for readOnly sub-attributes (members.display,

@@ -291,3 +291,11 @@ def test_sign_in_page_finds_no_sso_for_an_unknown_organization(client: FlaskClie
     response = client.get("/console/sign-in", query_string={"org": "nobody.example"})
     assert response.status_code == 404
     assert "no single sign-on" in response.get_data(as_text=True)
+
+
+def test_unknown_console_urls_answer_the_consoles_own_404_page(admin: FlaskClient) -> None:
+    for path in ("/console/users/not-a-uuid", "/console/no-such-page"):
+        response = admin.get(path)
+        assert response.status_code == 404
+        assert "belongs to another organization" in response.get_data(as_text=True)
+        assert response.headers["X-Frame-Options"] == "DENY"

@@ -188,3 +188,29 @@ def test_unstorable_strings_on_the_admin_api_and_sso_pages_are_400(
     page = client.get("/sso/?email=a%00b@acme.example")
     assert page.status_code == 400
     assert "cannot be stored" in page.get_data(as_text=True)
+
+
+def test_unknown_sub_attributes_are_ignored_on_post_and_patch(scim: ScimClient) -> None:
+    created = scim.create_user(
+        "b@acme.example",
+        name={"givenName": "B", "bogus": 1},
+        emails=[{"value": "b@acme.example", "primary": True, "bogus": 2}],
+    )
+    assert created["emails"] == [{"value": "b@acme.example", "primary": True}]
+    assert created["name"] == {"givenName": "B"}
+    group = scim.create_group("Team")
+    patch = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [
+            {
+                "op": "add",
+                "name": "addMember",
+                "path": "members",
+                "value": [{"value": created["id"], "displayName": "B", "extra": True}],
+            }
+        ],
+    }
+    response = scim.patch(f"/Groups/{group['id']}", patch)
+    assert response.status_code in (200, 204), response.json
+    members = scim.get(f"/Groups/{group['id']}").json["members"]
+    assert [m["value"] for m in members] == [created["id"]]

@@ -510,15 +510,6 @@ USER_ERRORS = [
         user(), [add(None, {ENTERPRISE: {"badge": "x"}})], "invalidPath", id="unknown-in-object"
     ),
     pytest.param(user(), [replace("name.nick", "x")], "invalidPath", id="unknown-sub-attribute"),
-    pytest.param(
-        user(), [replace("name", {"nick": "x"})], "invalidPath", id="unknown-sub-in-value"
-    ),
-    pytest.param(
-        user(),
-        [add("emails", [{"value": "a", "kind": "x"}])],
-        "invalidPath",
-        id="unknown-sub-in-element",
-    ),
     pytest.param(user(), [replace("displayName.x", "x")], "invalidPath", id="sub-of-simple"),
     pytest.param(user(), [replace('emails[type eq "w"', "x")], "invalidPath", id="unclosed-filter"),
     pytest.param(user(), [replace("emails..value", "x")], "invalidPath", id="malformed-path"),
@@ -600,6 +591,19 @@ USER_ERRORS = [
     ),
     pytest.param(user(), [replace("emails.display", "W")], "noTarget", id="sub-of-empty-list"),
 ]
+
+
+def test_unknown_sub_attributes_inside_values_are_ignored() -> None:
+    # Be liberal in what a real client sends (issue #16): only a path naming one is refused.
+    patched = apply_user_patch(
+        user(),
+        body(
+            replace("name", {"givenName": "Ada", "nick": "x"}),
+            add("emails", [{"value": "ada@example.com", "kind": "x", "primary": True}]),
+        ),
+    )
+    assert patched["name"] == {"givenName": "Ada"}
+    assert patched["emails"] == [{"value": "ada@example.com", "primary": True}]
 
 
 @pytest.mark.parametrize(("document", "operations", "scim_type"), USER_ERRORS)
@@ -782,7 +786,6 @@ GROUP_ERRORS = [
     pytest.param([add('members[value eq "u1"]', {"value": "u1"})], "invalidPath", id="add-filter"),
     pytest.param([add("members", [{"display": "Ada"}])], "invalidValue", id="member-no-value"),
     pytest.param([add("members", ["u1"])], "invalidValue", id="member-not-object"),
-    pytest.param([add("members", [{"value": "u1", "bogus": 1}])], "invalidPath", id="member-bogus"),
     pytest.param([replace(None, {"id": "g-2"})], "mutability", id="other-id"),
     pytest.param([replace("meta", {})], "mutability", id="meta"),
     pytest.param([replace("password", "x")], "invalidPath", id="password"),
@@ -848,6 +851,14 @@ def test_okta_user_deactivation_sequence() -> None:
     assert document == user(
         active=True, name={"givenName": "Ada", "familyName": "Lovelace"}, title="Engineer"
     )
+
+
+def test_members_carrying_unknown_sub_attributes_are_added() -> None:
+    # A members entry carrying displayName, an operation with an extra "name" key (issue #16).
+    operation = add("members", [{"value": "u1", "displayName": "Ada", "bogus": 1}])
+    document, changes = apply_group_patch(group(), body(operation | {"name": "addMember"}))
+    assert document == group()
+    assert changes == MemberChanges(added=("u1",))
 
 
 def test_okta_group_push_sequence() -> None:

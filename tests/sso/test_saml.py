@@ -1193,6 +1193,27 @@ def test_email_links_only_in_a_verified_domain_and_only_at_first_login(
     assert session.scalar(select(func.count()).select_from(LoginIdentity)) == 1
 
 
+def test_a_login_never_overwrites_the_names_scim_manages(
+    app: Flask, client: FlaskClient, session: Session, acme: Organization, idp: TestIdp, okta: str
+) -> None:
+    service = service_for(session, acme)
+    service.add_domain("acme.example")
+    managed = service.create_user(
+        UserSpec(
+            user_name="jane@acme.example",
+            attributes={"given_name": "Janet", "family_name": "Doe-Smith"},
+            multi_values={"emails": [{"value": "jane@acme.example", "primary": True}]},
+        )
+    )
+    session.commit()
+    assert login(app, client, idp, okta).status_code == 302  # claims say Jane Doe
+    session.expire_all()
+    user = session.get(User, managed.id)
+    assert user is not None and user.source == "scim"
+    assert (user.given_name, user.family_name) == ("Janet", "Doe-Smith")
+    assert user.last_login_at is not None
+
+
 def test_entra_object_id_subject_groups_and_overage(
     app: Flask,
     client: FlaskClient,
