@@ -5,6 +5,7 @@ axe-core accessibility check."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -14,7 +15,12 @@ from playwright.sync_api import Browser, Page, Playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 NOT_INSTALLED = "chromium not installed: run tools/install-browser.sh"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# Every run refreshes the README's pictures; BLUE_SCREENSHOTS_DIR sends them elsewhere (a
+# checkout that should stay clean, such as one about to merge).
+SCREENSHOTS = Path(
+    os.environ.get("BLUE_SCREENSHOTS_DIR")
+    or Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+)
 VIEWPORT = {"width": 1280, "height": 900}
 # The machine's network is closed: nothing in the browser may try to reach the outside.
 # Playwright adds --headless and gives every launch a fresh --user-data-dir of its own (it
