@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from app.config import Settings
+from app.errors import UnavailableError
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -14,6 +15,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     import scim
     import sso
     from app import admin, cli, console, health, logs
+    from app.console.sso_setup import EXTENSION as CONSOLE_SSO_SETUP
     from app.db import make_engine, make_sessions
 
     settings = settings if settings is not None else Settings.from_env()
@@ -21,7 +23,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(SECRET_KEY=settings.secret_key, JSON_SORT_KEYS=False)
     app.extensions["settings"] = settings
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+        lock_timeout_ms=settings.db_lock_timeout_ms,
+    )
     app.extensions["engine"] = engine
     app.extensions["sessions"] = make_sessions(engine)
 
@@ -39,19 +45,52 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(admin.events_bp)
     app.register_blueprint(admin.openapi_bp)
     console.init_app(app)
+    # The console's Connections page reaches sso/ only through this (app/ never imports sso/).
+    app.extensions[CONSOLE_SSO_SETUP] = sso.ConsoleSetup()
     app.register_blueprint(console.bp)
 
-    # Routing errors (an unknown URL, a malformed id) reach no blueprint's handlers: each
-    # path prefix answers them in its own format.
-    def render_http_error(error: HTTPException) -> ResponseReturnValue:
-        if request.path == "/console" or request.path.startswith("/console/"):
-            return console.render_http_error(error)
-        return scim.render_http_error(error)
-
-    app.register_error_handler(HTTPException, render_http_error)
-    app.register_error_handler(Exception, scim.render_crash)
+    register_error_handlers(app)
     app.cli.add_command(sso.connection_cli)
     app.cli.add_command(sso.handoff_cli)
     for group in cli.COMMAND_GROUPS:
         app.cli.add_command(group)
     return app
+
+
+def on_console_path() -> bool:
+    return request.path == "/console" or request.path.startswith("/console/")
+
+
+def render_http_error(error: HTTPException) -> ResponseReturnValue:
+    """Routing errors (an unknown URL, a malformed id) reach no blueprint's handlers: each
+    path prefix answers them in its own format."""
+    import scim
+    from app import console
+
+    if on_console_path():
+        return console.render_http_error(error)
+    return scim.render_http_error(error)
+
+
+def render_unavailable(error: UnavailableError) -> ResponseReturnValue:
+    """The database cannot serve a console or sign-in page now (SCIM and the APIs answer it
+    in their own format from their blueprints): a page that says to retry, 503."""
+    import sso
+    from app import console
+
+    title = "Try again in a moment"
+    if on_console_path():
+        response = console.error_page(title, error.detail, 503)
+    else:
+        response = sso.error_page(title, error.detail, 503)
+    response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    """The app-wide error handlers; a blueprint's own come first for its views."""
+    import scim
+
+    app.register_error_handler(HTTPException, render_http_error)
+    app.register_error_handler(UnavailableError, render_unavailable)
+    app.register_error_handler(Exception, scim.render_crash)

@@ -16,6 +16,10 @@ DEFAULT_SCIM_MAX_RESULTS = 1000
 DEFAULT_BULK_MAX_OPERATIONS = 1000
 DEFAULT_BULK_MAX_PAYLOAD_BYTES = 1_048_576
 DEFAULT_SCIM_RATE_LIMIT = 6000
+# No single statement, nor a wait for a row lock, may hold a request (and those queued behind
+# its locks) longer than this on PostgreSQL: past it the request answers 503 with Retry-After.
+DEFAULT_DB_STATEMENT_TIMEOUT_MS = 30_000
+DEFAULT_DB_LOCK_TIMEOUT_MS = 5_000
 DEFAULT_WEBHOOK_MAX_ATTEMPTS = 30
 DEFAULT_WEBHOOK_TIMEOUT_SECONDS = 10
 DEFAULT_WEBHOOK_POLL_MS = 200
@@ -54,6 +58,8 @@ class Settings:
     webhook_poll_ms: int = DEFAULT_WEBHOOK_POLL_MS
     webhook_backoff_seconds: int = DEFAULT_WEBHOOK_BACKOFF_SECONDS
     webhook_backoff_max_seconds: int = DEFAULT_WEBHOOK_BACKOFF_MAX_SECONDS
+    db_statement_timeout_ms: int = DEFAULT_DB_STATEMENT_TIMEOUT_MS
+    db_lock_timeout_ms: int = DEFAULT_DB_LOCK_TIMEOUT_MS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Self:
@@ -105,6 +111,12 @@ class Settings:
             ),
             webhook_backoff_max_seconds=_int(
                 env, "BLUE_WEBHOOK_BACKOFF_MAX_SECONDS", DEFAULT_WEBHOOK_BACKOFF_MAX_SECONDS
+            ),
+            db_statement_timeout_ms=_int(
+                env, "BLUE_DB_STATEMENT_TIMEOUT_MS", DEFAULT_DB_STATEMENT_TIMEOUT_MS, True
+            ),
+            db_lock_timeout_ms=_int(
+                env, "BLUE_DB_LOCK_TIMEOUT_MS", DEFAULT_DB_LOCK_TIMEOUT_MS, allow_zero=True
             ),
         )
         settings.validate()

@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from time import monotonic
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from flask import current_app
 from sqlalchemy import (
@@ -27,14 +27,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import IntegrityError, InvalidatePoolError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidatePoolError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
-from app.errors import ConflictError
+from app.errors import ConflictError, UnavailableError
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -94,15 +95,31 @@ _IDLE_SINCE = "idle_since"
 
 
 def make_engine(
-    database_url: str, ping_after_idle: float = PING_AFTER_IDLE_SECONDS, **kwargs: Any
+    database_url: str,
+    ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
+    statement_timeout_ms: int = 0,
+    lock_timeout_ms: int = 0,
+    **kwargs: Any,
 ) -> Engine:
     """Create an engine; SQLite gets foreign keys, WAL and real transactions (BEGIN IMMEDIATE).
 
     A server's pooled connection is pinged before use when it has been idle for
-    `ping_after_idle` seconds (see _ping_when_idle).
+    `ping_after_idle` seconds (see _ping_when_idle). On PostgreSQL, every statement of the
+    engine's connections is cut off after `statement_timeout_ms` and every wait for a lock
+    after `lock_timeout_ms` (0: never), set once per connection, not per request.
     """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
+        options = [
+            f"-c {name}={value}"
+            for name, value in (
+                ("statement_timeout", statement_timeout_ms),
+                ("lock_timeout", lock_timeout_ms),
+            )
+            if value and url.get_backend_name() == "postgresql"
+        ]
+        if options:
+            kwargs.setdefault("connect_args", {})["options"] = " ".join(options)
         engine = create_engine(url, **kwargs)
         _ping_when_idle(engine, ping_after_idle)
         return engine
@@ -192,27 +209,80 @@ def is_unique_violation(error: IntegrityError) -> bool:
     return "UNIQUE constraint failed" in str(error.orig)
 
 
+_T = TypeVar("_T")
+
+# PostgreSQL's answers that mean "not now" rather than "not this": a statement or lock timeout
+# (57014, 55P03), a server shutting down (57P0x), a broken connection (08xxx).
+UNAVAILABLE_STATES = {"57014": "took too long", "55P03": "waited too long for a lock"}
+
+
+def unavailable(error: Exception, before_commit: bool) -> UnavailableError | None:
+    """The UnavailableError a database failure amounts to, or None when it is a real error."""
+    if isinstance(error, PoolTimeoutError):
+        return UnavailableError("no database connection is free; retry", before_commit)
+    if not isinstance(error, DBAPIError):
+        return None
+    sqlstate = str(getattr(error.orig, "sqlstate", None) or "")
+    lost = error.connection_invalidated or sqlstate.startswith(("08", "57P"))
+    if lost:
+        found = UnavailableError("the database connection was lost; retry", before_commit)
+        found.connection_lost = True
+        return found
+    if sqlstate in UNAVAILABLE_STATES:
+        return UnavailableError(
+            f"the request {UNAVAILABLE_STATES[sqlstate]} in the database; retry", before_commit, 2
+        )
+    if isinstance(error, OperationalError) and "database is locked" in str(error.orig):
+        return UnavailableError("the database is busy; retry", before_commit, 2)
+    return None
+
+
 @contextmanager
 def _writing_unit(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """A transaction whose lost race on a unique index (checked first, inserted after another
-    transaction's same insert) is a ConflictError, as if the check had seen the winner."""
+    transaction's same insert) is a ConflictError, as if the check had seen the winner; a
+    database that cannot serve it now is an UnavailableError."""
+    body_done = False
     try:
         with sessions.begin() as session:
             yield session
+            body_done = True
     except IntegrityError as error:
         if is_unique_violation(error):
             raise ConflictError(RACE_LOST) from error
         raise
+    except (DBAPIError, PoolTimeoutError) as error:
+        found = unavailable(error, before_commit=not body_done)
+        if found is None:
+            raise
+        raise found from error
+
+
+def once_more_if_lost(attempt: Callable[[], _T]) -> _T:
+    """Run a request's unit of work; when its connection was lost before it committed (so
+    nothing was written), run it once more on a fresh one (the pool replaced the dead one)."""
+    try:
+        return attempt()
+    except UnavailableError as error:
+        if not (error.connection_lost and error.before_commit):
+            raise
+        return attempt()
 
 
 @contextmanager
 def _reading_unit(sessions: sessionmaker[Session]) -> Iterator[Session]:
-    with sessions.begin() as session:
-        bind = session.get_bind()
-        # Joined to a caller's connection (tests), the transaction is theirs.
-        if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
-            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        yield session
+    try:
+        with sessions.begin() as session:
+            bind = session.get_bind()
+            # Joined to a caller's connection (tests), the transaction is theirs.
+            if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+                session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            yield session
+    except (DBAPIError, PoolTimeoutError) as error:
+        found = unavailable(error, before_commit=True)  # a read changes nothing
+        if found is None:
+            raise
+        raise found from error
 
 
 @contextmanager
@@ -223,18 +293,24 @@ def read_only_unit() -> Iterator[Session]:
     from appearing twice or not at all, and a chain head from running ahead of its events.
     """
     sessions: sessionmaker[Session] = current_app.extensions["sessions"]
-    with sessions() as session:
-        bind = session.get_bind()
-        # Joined to a caller's connection (tests), the transaction is theirs to characterize.
-        if isinstance(bind, Engine):
-            options: dict[str, Any] = {READ_ONLY: True}
-            if bind.dialect.name == "postgresql":
-                options |= {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
-            session.connection(execution_options=options)
-        try:
-            yield session
-        finally:
-            session.rollback()
+    try:
+        with sessions() as session:
+            bind = session.get_bind()
+            # Joined to a caller's connection (tests), the transaction is theirs.
+            if isinstance(bind, Engine):
+                options: dict[str, Any] = {READ_ONLY: True}
+                if bind.dialect.name == "postgresql":
+                    options |= {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+                session.connection(execution_options=options)
+            try:
+                yield session
+            finally:
+                session.rollback()
+    except (DBAPIError, PoolTimeoutError) as error:
+        found = unavailable(error, before_commit=True)
+        if found is None:
+            raise
+        raise found from error
 
 
 class RawJson(str):

@@ -33,3 +33,15 @@ class LoginRefusedError(ProvisioningError):
     def __init__(self, detail: str, reason: str) -> None:
         super().__init__(detail)
         self.reason = reason
+
+
+class UnavailableError(ProvisioningError):
+    """The database cannot serve the request now: a lost connection, a statement or lock
+    timeout, no free connection. Nothing was changed unless `before_commit` is False (the
+    commit itself failed: its outcome is unknown). Adapters answer 503 with Retry-After."""
+
+    def __init__(self, detail: str, before_commit: bool = True, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.before_commit = before_commit
+        self.retry_after = retry_after
+        self.connection_lost = False

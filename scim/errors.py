@@ -15,6 +15,7 @@ from app.errors import (
     NotFoundError,
     PreconditionFailedError,
     ProvisioningError,
+    UnavailableError,
 )
 from scim.discovery import ERROR_SCHEMA
 
@@ -50,6 +51,7 @@ FROM_SERVICE: dict[type[ProvisioningError], tuple[HTTPStatus, str | None]] = {
     ConflictError: (HTTPStatus.CONFLICT, "uniqueness"),
     InvalidChangeError: (HTTPStatus.BAD_REQUEST, "invalidValue"),
     PreconditionFailedError: (HTTPStatus.PRECONDITION_FAILED, None),
+    UnavailableError: (HTTPStatus.SERVICE_UNAVAILABLE, None),
 }
 
 
@@ -58,7 +60,10 @@ def from_service(error: ProvisioningError) -> ScimError:
     for kind in type(error).__mro__:
         if kind in FROM_SERVICE:
             status, scim_type = FROM_SERVICE[kind]
-            return ScimError(status, error.detail, scim_type)
+            headers = {}
+            if isinstance(error, UnavailableError):  # Okta and Entra ID honour Retry-After
+                headers["Retry-After"] = str(error.retry_after)
+            return ScimError(status, error.detail, scim_type, headers)
     return ScimError(HTTPStatus.BAD_REQUEST, error.detail)
 
 

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
-from app.db import unit_of_work
+from app.db import once_more_if_lost, unit_of_work
 from app.errors import ProvisioningError
 from app.logs import current_request_id
 from app.web import (
@@ -67,19 +67,23 @@ def query_from_args() -> Query:
 def run(operation: Callable[[operations.Context], Outcome]) -> Response:
     """One request, one unit of work (app.db): authenticate, run the operation, render it."""
     reads = request.method in READ_METHODS
-    with unit_of_work(reads=reads) as session:
-        context = operations.authenticate(
-            session,
-            current_app.extensions["engine"],
-            request.headers.get("Authorization", ""),
-            settings(),
-            base_url(),
-            request_id=current_request_id(),
-            source_ip=request.remote_addr,
-            user_agent=request.user_agent.string or None,
-            reads_only=reads,
-        )
-        outcome = operation(context)
+
+    def attempt() -> Outcome:
+        with unit_of_work(reads=reads) as session:
+            context = operations.authenticate(
+                session,
+                current_app.extensions["engine"],
+                request.headers.get("Authorization", ""),
+                settings(),
+                base_url(),
+                request_id=current_request_id(),
+                source_ip=request.remote_addr,
+                user_agent=request.user_agent.string or None,
+                reads_only=reads,
+            )
+            return operation(context)
+
+    outcome = once_more_if_lost(attempt)
     return scim_response(outcome.body, outcome.status, outcome.headers)
 
 

@@ -29,7 +29,7 @@ from app.models import Group, IdpConnection, Membership, Organization, OrgDomain
 from app.models import User as UserRow
 from app.provisioning import Actor, LoginClaims, ProvisioningService
 from app.web import settings
-from sso import sessions
+from sso import console_setup, sessions
 from sso.connections import sp_urls
 from sso.pages import add_security_headers, allow_form_target, error_page, refuse_unstorable_input
 
@@ -109,6 +109,8 @@ def complete_login(
     connection_id: UUID, claims: LoginClaims, return_to: str | None = None
 ) -> BaseResponse:
     """Provision the user, open a session and hand off to Blue (or return to our console)."""
+    if console_setup.is_test_sign_in(return_to):  # provisions nothing: shows what was sent
+        return console_setup.tested_sign_in_page(connection_id, claims, return_to or "")
     connection: IdpConnection | None = None
     try:
         with unit_of_work() as session:
@@ -141,6 +143,11 @@ def complete_login(
     else:
         response = redirect(url_for("sso.get_session"))
     response.headers["Cache-Control"] = "no-store"
+    return with_session_cookie(response, session_id)
+
+
+def with_session_cookie(response: BaseResponse, session_id: str) -> BaseResponse:
+    """The response, carrying the new session's id in its HttpOnly cookie."""
     response.set_cookie(
         sessions.COOKIE,
         session_id,

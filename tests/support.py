@@ -129,11 +129,24 @@ _WAITING_FOR_A_LOCK = text(
 )
 
 
-def someone_waits_for_a_lock(connection: Connection, timeout: float = 10.0) -> bool:
-    """True once a transaction in the connection's PostgreSQL database waits for a lock."""
+_WAITING_QUERY = text(
+    "SELECT 1 FROM pg_locks JOIN pg_stat_activity USING (pid) "
+    "WHERE NOT granted AND datname = current_database() AND query LIKE :query LIMIT 1"
+)
+
+
+def someone_waits_for_a_lock(
+    connection: Connection, timeout: float = 10.0, query: str | None = None
+) -> bool:
+    """True once a transaction in the connection's PostgreSQL database waits for a lock (in
+    a statement LIKE `query`, when given)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if connection.execute(_WAITING_FOR_A_LOCK).scalar():
+        if query is None:
+            found = connection.execute(_WAITING_FOR_A_LOCK).scalar()
+        else:
+            found = connection.execute(_WAITING_QUERY, {"query": query}).scalar()
+        if found:
             return True
         time.sleep(0.02)
     return False

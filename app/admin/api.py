@@ -19,13 +19,14 @@ from werkzeug.routing import RequestRedirect
 from app import organizations, reporting
 from app.admin import changes, documents, payloads, queries
 from app.admin.payloads import PayloadError, TooManyChangesError
-from app.db import unit_of_work, utcnow
+from app.db import once_more_if_lost, unit_of_work, utcnow
 from app.errors import (
     ConflictError,
     InvalidChangeError,
     NotFoundError,
     PreconditionFailedError,
     ProvisioningError,
+    UnavailableError,
 )
 from app.logs import current_request_id
 from app.models import HeldChange, Organization
@@ -69,6 +70,7 @@ FROM_SERVICE: dict[type[ProvisioningError], tuple[HTTPStatus, str]] = {
     ConflictError: (HTTPStatus.CONFLICT, "conflict"),
     InvalidChangeError: (HTTPStatus.BAD_REQUEST, "invalid_change"),
     PreconditionFailedError: (HTTPStatus.PRECONDITION_FAILED, "precondition_failed"),
+    UnavailableError: (HTTPStatus.SERVICE_UNAVAILABLE, "unavailable"),
 }
 
 
@@ -77,7 +79,10 @@ def from_service(error: ProvisioningError) -> ApiError:
     for kind in type(error).__mro__:
         if kind in FROM_SERVICE:
             status, code = FROM_SERVICE[kind]
-            return ApiError(status, code, error.detail)
+            headers = {}
+            if isinstance(error, UnavailableError):
+                headers["Retry-After"] = str(error.retry_after)
+            return ApiError(status, code, error.detail, headers)
     return ApiError(HTTPStatus.BAD_REQUEST, "invalid_change", error.detail)
 
 
@@ -202,8 +207,12 @@ def run(
 ) -> Response:
     """One request, one transaction: authenticate, run the operation, render its result
     (202 Accepted for a change the guard held)."""
-    with unit_of_work() as session:
-        body = operation(authenticate(session, write))
+
+    def attempt() -> Any:
+        with unit_of_work() as session:
+            return operation(authenticate(session, write))
+
+    body = once_more_if_lost(attempt)
     if isinstance(body, Accepted):
         return json_response({"held": body.held}, HTTPStatus.ACCEPTED)
     return json_response(body, status)

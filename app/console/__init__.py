@@ -135,7 +135,7 @@ def render_http_error(error: HTTPException) -> ResponseReturnValue:
     return error_page(status.phrase, detail, status)
 
 
-def error_page(title: str, detail: str, status: int) -> ResponseReturnValue:
+def error_page(title: str, detail: str, status: int) -> Response:
     """A console error as a page, with the request id to quote to support."""
     body = render_template(
         "console/error.html", title=title, detail=detail, request_id=current_request_id()
@@ -164,9 +164,11 @@ __all__ = ["admin", "bp", "console_user", "csrf", "init_app"]
 # The pages: each module adds its routes to `bp`.
 from app.console import (  # noqa: E402,F401
     access,
+    connections,
     contract,
     directory,
     overview,
     review,
     rules,
+    tokens,
 )

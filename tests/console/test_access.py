@@ -299,3 +299,19 @@ def test_unknown_console_urls_answer_the_consoles_own_404_page(admin: FlaskClien
         assert response.status_code == 404
         assert "belongs to another organization" in response.get_data(as_text=True)
         assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_a_database_that_cannot_answer_now_is_a_503_page_with_retry_after(
+    admin: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.console import lookups
+    from app.errors import UnavailableError
+
+    def busy(*_: object) -> None:
+        raise UnavailableError("the request waited too long for a lock in the database; retry")
+
+    monkeypatch.setattr(lookups, "grants", busy)
+    response = admin.get("/console/access")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert "Try again in a moment" in response.get_data(as_text=True)

@@ -100,7 +100,8 @@ def test_a_create_that_loses_the_race_at_the_unique_index_is_a_409(
         result: list[Any] = []
         racer = threading.Thread(target=lambda: result.append(scim.post(path, body)))
         racer.start()
-        assert someone_waits_for_a_lock(watcher)
+        table = "users" if path == "/Users" else "groups"
+        assert someone_waits_for_a_lock(watcher, 30, f"INSERT INTO {table}%")
         other.commit()
         racer.join()
     assert result[0].status_code == 409, result[0].json

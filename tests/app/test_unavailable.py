@@ -1,0 +1,87 @@
+"""When the database cannot serve a request now (issue #16 items 1 and 6): a lock or statement
+timeout, or a lost connection, answers 503 with Retry-After in the protocol's own format; a
+connection lost before anything was written is retried once, unseen by the client."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import Engine, text
+
+from app import create_app
+from app.config import Settings
+from app.models import Organization
+from app.provisioning import OPERATOR, ProvisioningService, RuleSpec
+from tests.support import ScimClient, admin_token, make_org
+
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+
+
+def acme(app: object) -> tuple[Organization, str, str]:
+    """Organization acme with a rule (seats in play: a create locks the seat counter)."""
+    with app.app_context(), app.extensions["sessions"]() as session:  # type: ignore[attr-defined]
+        organization, secret = make_org(session, "acme")
+        ProvisioningService(session, organization, OPERATOR).create_rule(
+            RuleSpec("displayName", "Everyone", "team_member")
+        )
+        session.commit()
+        return organization, secret, admin_token(session, organization)
+
+
+@pytest.mark.postgresql_only
+def test_a_lock_wait_past_the_timeout_is_503_with_retry_after(
+    separate_database: Settings,
+) -> None:
+    app = create_app(replace(separate_database, db_lock_timeout_ms=300))
+    engine: Engine = app.extensions["engine"]
+    organization, secret, admin = acme(app)
+    scim = ScimClient(app.test_client(), secret, uuid.uuid4())
+    with engine.connect() as holder:
+        holder.execute(
+            text("SELECT id FROM organizations WHERE id = :id FOR UPDATE"),
+            {"id": organization.id},
+        )
+        response = scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "a@acme.example"})
+        assert response.status_code == 503, response.json
+        assert response.headers["Retry-After"] == "2"
+        assert response.json["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+        assert "lock" in response.json["detail"]
+        api = app.test_client().put(
+            "/api/v1/contract",
+            json={"paid_seats": 5},
+            headers={"Authorization": f"Bearer {admin}"},
+        )
+        assert api.status_code == 503 and api.headers["Retry-After"] == "2"
+        assert api.json is not None and api.json["error"]["code"] == "unavailable"
+        holder.rollback()
+    after = scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "a@acme.example"})
+    assert after.status_code == 201  # nothing was half-applied
+    engine.dispose()
+
+
+@pytest.mark.postgresql_only
+def test_a_connection_lost_before_any_write_is_retried_once(separate_database: Settings) -> None:
+    app = create_app(separate_database)
+    engine: Engine = app.extensions["engine"]
+    _, secret, _ = acme(app)
+    scim = ScimClient(app.test_client(), secret, uuid.uuid4())
+    assert scim.get("/Users").status_code == 200  # the pool now holds live connections
+
+    def kill_the_pools_connections() -> None:
+        with engine.connect() as killer:
+            killer.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+
+    kill_the_pools_connections()
+    assert scim.get("/Users").status_code == 200
+    kill_the_pools_connections()
+    created = scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "b@acme.example"})
+    assert created.status_code == 201, created.json
+    assert scim.get(f"/Users/{created.json['id']}").status_code == 200
+    engine.dispose()
