@@ -57,9 +57,46 @@ def test_contract(
     check_page("contract")
 
 
+def test_connections(
+    page: Page, live_server: LiveServer, org: SeededOrg, check_page: CheckPage
+) -> None:
+    live_server.cli("connection", "demo", "--org", org.slug)
+    sign_in(page, live_server, org)
+    menu(page, "Connections").click()
+    expect(page.get_by_role("heading", name="Connections", exact=True)).to_be_visible()
+    expect(page.locator("main")).to_contain_text("Demo")
+    check_page("connections")
+
+
 def test_audit(page: Page, live_server: LiveServer, org: SeededOrg, check_page: CheckPage) -> None:
     sign_in(page, live_server, org)
     menu(page, "Audit").click()
     expect(page.get_by_role("heading", name="Audit trail")).to_be_visible()
     expect(page.locator("main")).to_contain_text("console.signed_in")
     check_page("audit")
+
+
+def test_scim_token_is_shown_once_works_and_is_revoked(
+    page: Page, live_server: LiveServer, org: SeededOrg, check_page: CheckPage
+) -> None:
+    sign_in(page, live_server, org)
+    page.goto(f"{live_server.url}/console/connections/tokens")
+    page.get_by_label("Label").fill("entra")
+    page.get_by_label("Scope").select_option("scim")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.get_by_text("This is the only time it is shown")).to_be_visible()
+    secret = page.get_by_label("Secret").input_value()
+    check_page("token-created")
+
+    # The secret provisions through SCIM at once; the tokens page never shows it again.
+    users = f"{live_server.url}/scim/v2/Users?count=1"
+    bearer = {"Authorization": f"Bearer {secret}"}
+    assert page.request.get(users, headers=bearer).status == 200
+    page.get_by_role("link", name="Back to tokens").click()
+    expect(page.get_by_role("cell", name="entra", exact=True)).to_be_visible()
+    expect(page.locator("main")).not_to_contain_text(secret)
+    check_page("tokens")
+
+    page.get_by_role("button", name="Revoke entra").click()
+    expect(page.get_by_role("row").filter(has_text="entra")).to_contain_text("revoked")
+    assert page.request.get(users, headers=bearer).status == 401
