@@ -49,6 +49,7 @@ e2e: install
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.webhook_bench
+	$(BIN)/python -m bench.import_bench
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

@@ -16,6 +16,7 @@ from app.cli import (
     events,
     guard,
     held,
+    imports,
     org,
     projects,
     reports,
@@ -59,6 +60,7 @@ COMMAND_GROUPS: tuple[click.Command, ...] = (
     worker.worker_command,
     events.events,
     console.console_cli,
+    imports.import_cli,
 )
 
 __all__ = [

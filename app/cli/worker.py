@@ -1,4 +1,5 @@
-"""`blue-provisioning worker`: delivers the outbox to the webhook endpoints until stopped
+"""`blue-provisioning worker`: delivers the outbox to the webhook endpoints (and runs started
+CSV import jobs a batch per pass, `app.imports`) until stopped
 (SIGTERM or SIGINT: the request in flight is finished and recorded, the rest released), or
 with `--once` what is due now."""
 
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Deliver what is due, print a summary and exit.")
 def worker_command(once: bool) -> None:
-    """Deliver webhooks: until stopped, or with --once what is due now."""
+    """Deliver webhooks and run import jobs: until stopped, or with --once what is due now."""
     settings: Settings = current_app.extensions["settings"]
     worker = Worker(current_app.extensions["sessions"], settings)
     if once:

@@ -167,6 +167,7 @@ from app.console import (  # noqa: E402,F401
     connections,
     contract,
     directory,
+    imports,
     overview,
     review,
     rules,

@@ -45,12 +45,14 @@ class Tally:
     retrying: int = 0
     dead: int = 0
     queued: int = 0
+    import_steps: int = 0  # steps of import jobs (app.imports), done between deliveries
 
     def add(self, other: Tally) -> None:
         self.delivered += other.delivered
         self.retrying += other.retrying
         self.dead += other.dead
         self.queued += other.queued
+        self.import_steps += other.import_steps
 
     @property
     def attempts(self) -> int:
@@ -102,7 +104,7 @@ class Worker:
                 self.stop.wait(ERROR_PAUSE_SECONDS)
                 continue
             tally.add(done)
-            if done.attempts == 0 and done.queued == 0:
+            if done.attempts == 0 and done.queued == 0 and done.import_steps == 0:
                 self.stop.wait(idle)
         return tally
 
@@ -112,14 +114,18 @@ class Worker:
         while not self.stop.is_set():
             done = self.run_pass()
             tally.add(done)
-            if done.attempts == 0 and done.queued == 0:
+            if done.attempts == 0 and done.queued == 0 and done.import_steps == 0:
                 break
         return tally
 
     def run_pass(self) -> Tally:
         """Fan out what is new, then claim one batch, send it, and record what was sent in
         one transaction (a worker that dies before recording sends again: at least once)."""
-        tally = Tally(queued=self.fan_out())
+        # Import jobs share the worker; imported here, as the provisioning package (which
+        # they call) imports this package's destinations.
+        from app.imports import work_once
+
+        tally = Tally(queued=self.fan_out(), import_steps=int(work_once(self.sessions)))
         with self.sessions.begin() as session:
             jobs = queue.claim(session, self.name, utcnow(), self.lease, CLAIM_BATCH)
         done: list[tuple[queue.Job, queue.Result, datetime]] = []

@@ -627,6 +627,10 @@ class SsoSession(Base):
 from app.models.console import ConsoleGrant as ConsoleGrant  # noqa: E402
 from app.models.console import ConsoleLink as ConsoleLink  # noqa: E402
 from app.models.console import ConsoleSession as ConsoleSession  # noqa: E402
+from app.models.imports import ImportJob as ImportJob  # noqa: E402
+from app.models.imports import ImportRow as ImportRow  # noqa: E402
+from app.models.imports import ImportStatus as ImportStatus  # noqa: E402
+from app.models.imports import RowOutcome as RowOutcome  # noqa: E402
 from app.models.webhooks import DeliveryState as DeliveryState  # noqa: E402
 from app.models.webhooks import WebhookAttempt as WebhookAttempt  # noqa: E402
 from app.models.webhooks import WebhookDelivery as WebhookDelivery  # noqa: E402

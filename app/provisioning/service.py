@@ -23,6 +23,7 @@ from app.provisioning import (
     console,
     contract,
     held,
+    imports,
     rules,
     webhooks,
 )
@@ -104,6 +105,11 @@ class ProvisioningService:
     replace_group = Operation(groups.replace_group)
     update_group = Operation(groups.update_group)
     delete_group = Operation(groups.delete_group)
+    import_users = Operation(imports.import_users)
+    match_users = Operation(imports.match_users)
+    prepare_role_groups = Operation(imports.prepare_role_groups)
+    check_project_roles = Operation(imports.check_project_roles)
+    project_keys = Operation(imports.project_keys)
 
     # SSO login and just-in-time provisioning.
     login = Operation(sso.login)
