@@ -51,7 +51,8 @@ def test_reviewer_signs_in_through_saml_and_reads_only(
 
     page.goto(f"{live_server.url}/console/contract")
     expect(page.locator("#contract-form")).to_have_count(0)
-    for admin_page in (f"rules/{rule_id(live_server, org)}/edit", "connections/tokens"):
+    admin_pages = (f"rules/{rule_id(live_server, org)}/edit", "connections/tokens", "imports")
+    for admin_page in admin_pages:
         response = page.goto(f"{live_server.url}/console/{admin_page}")
         assert response is not None and response.status == 403, admin_page
         expect(page.get_by_text("Your console role does not allow this.")).to_be_visible()
