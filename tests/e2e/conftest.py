@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -118,16 +118,24 @@ def org(live_server: LiveServer) -> SeededOrg:
 
 
 @pytest.fixture
-def worker(live_server: LiveServer) -> Iterator[Worker]:
-    """`blue-provisioning worker` as a thread beside the server: it runs started import jobs
-    (and delivers webhooks) in the background, as in production; stopped after the test."""
-    app = live_server.app
-    worker = Worker(app.extensions["sessions"], app.extensions["settings"], name="e2e-worker")
-    thread = threading.Thread(target=worker.run, name="e2e-worker", daemon=True)
-    thread.start()
-    yield worker
-    worker.stop.set()
-    thread.join(timeout=30)
+def start_worker(live_server: LiveServer) -> Iterator[Callable[[], Worker]]:
+    """Starts `blue-provisioning worker` as a thread beside the server, when the test says so:
+    it runs started import jobs (and delivers webhooks) in the background, as in production;
+    stopped after the test."""
+    running: list[tuple[Worker, threading.Thread]] = []
+
+    def start() -> Worker:
+        app = live_server.app
+        worker = Worker(app.extensions["sessions"], app.extensions["settings"], name="e2e-worker")
+        thread = threading.Thread(target=worker.run, name="e2e-worker", daemon=True)
+        thread.start()
+        running.append((worker, thread))
+        return worker
+
+    yield start
+    for worker, thread in running:
+        worker.stop.set()
+        thread.join(timeout=30)
 
 
 @pytest.fixture(scope="session")

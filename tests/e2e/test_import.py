@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 from playwright.sync_api import FilePayload, Page, expect
@@ -27,7 +28,7 @@ def test_csv_import_with_one_bad_row(
     page: Page,
     live_server: LiveServer,
     org: SeededOrg,
-    worker: object,
+    start_worker: Callable[[], object],
     check_page: CheckPage,
 ) -> None:
     sign_in(page, live_server, org)
@@ -49,10 +50,16 @@ def test_csv_import_with_one_bad_row(
     expect(other.get_by_text("margaret.hamilton@acme.example")).to_have_count(0)
     other.close()
 
-    # Started: the worker runs it; the page's progress bar (htmx polling) reaches the end.
+    # Started, it waits for a worker; once one runs, the page (polling, no reload) follows it
+    # to the end.
     page.get_by_role("button", name="Import 2 rows").click()
     expect(page.get_by_text("Import started")).to_be_visible()
+    # The bad row counts as processed (failed) from the preview on.
+    expect(page.get_by_text("1 of 3 rows done (queued)")).to_be_visible()
+    expect(page.get_by_text("Waiting for a worker")).to_be_visible()
+    start_worker()
     expect(page.get_by_text("3 of 3 rows done (done)")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Import started")).to_be_visible()  # the same page, not reloaded
     facts = page.locator("#import-progress dl")
     expect(facts.locator("dd")).to_have_text(["2", "0", "0", "1"])
     check_page("import")
