@@ -46,6 +46,7 @@ class Action(StrEnum):
     CONNECTION_UPDATED = "connection.updated"
     CONNECTION_DELETED = "connection.deleted"
     CONNECTION_SECRET_ROTATED = "connection.secret_rotated"
+    CONNECTION_TESTED = "connection.tested"
 
     ORG_CREATED = "org.created"
     ORG_CONTRACT_CHANGED = "org.contract_changed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,7 +19,14 @@ from app.db import utcnow
 from app.errors import NotFoundError
 from app.models import Organization, ScimToken
 
+# Each scope's tokens start with their own prefix, so a secret found in a log or a
+# repository tells what it opens (and secret scanners can match it); tokens issued before
+# prefixes were per scope all start with blue_scim_, and keep working.
 TOKEN_PREFIX = "blue_scim_"
+SCOPE_PREFIXES = {"scim": TOKEN_PREFIX, "admin": "blue_admin_", "events": "blue_events_"}
+TOKEN_PREFIXES = tuple(SCOPE_PREFIXES.values())
+# A token that expires within this long is listed with a warning.
+EXPIRY_WARNING = timedelta(days=14)
 # Recording every use would turn each SCIM read into a write on one hot row; a minute is
 # precise enough for "is this token still in use?".
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -61,6 +69,19 @@ class TokenScope(StrEnum):
     EVENTS = "events"
 
 
+def expiry_warning(token: ScimToken) -> str | None:
+    """ "expired" or "expires in N days" for a live token near its end; None otherwise."""
+    if token.expires_at is None or token.revoked_at is not None:
+        return None
+    left = token.expires_at - utcnow()
+    if left <= timedelta(0):
+        return "expired"
+    if left > EXPIRY_WARNING:
+        return None
+    days = math.ceil(left / timedelta(days=1))
+    return "expires within a day" if days <= 1 else f"expires in {days} days"
+
+
 def list_tokens(session: Session, organization: Organization | None = None) -> Sequence[ScimToken]:
     """Tokens (never their secrets), newest first, optionally of one organization."""
     query = select(ScimToken).join(ScimToken.organization)
@@ -77,7 +98,7 @@ def authenticate_token(
     The organization's row comes in the same query unless the caller will not need it (a
     read answers from the token's `org_id` alone).
     """
-    if not presented.startswith(TOKEN_PREFIX):
+    if not presented.startswith(TOKEN_PREFIXES):
         return None
     digest = hash_token(presented)
     query = _TOKEN_AND_ORGANIZATION_BY_HASH if with_organization else _TOKEN_BY_HASH
@@ -85,9 +106,9 @@ def authenticate_token(
     # The lookup is by a hash of the secret; compare_digest keeps the final check constant-time.
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         return None
-    if token.revoked_at is not None:
-        return None
     now = utcnow()
+    if token.revoked_at is not None or (token.expires_at is not None and token.expires_at <= now):
+        return None
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
         token.last_used_at = now
     return token

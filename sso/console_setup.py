@@ -18,7 +18,7 @@ from http import HTTPStatus
 from urllib.parse import urlencode
 from uuid import UUID
 
-from flask import Response, render_template
+from flask import Response, render_template, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -31,9 +31,10 @@ from app.console.sso_setup import (
     SetupFact,
     SetupRefusedError,
 )
-from app.db import read_only_unit
+from app.db import unit_of_work
+from app.logs import current_request_id
 from app.models import IdpConnection
-from app.provisioning import LoginClaims
+from app.provisioning import Actor, LoginClaims, ProvisioningService
 from app.web import settings
 from sso import connection_settings, saml
 from sso.connections import CLIENT_SECRET, SP_KEY_SECRET, oidc_client, sp_urls
@@ -219,7 +220,8 @@ def is_test_sign_in(return_to: str | None) -> bool:
 
 
 def tested_sign_in_page(connection_id: UUID, claims: LoginClaims, return_to: str) -> BaseResponse:
-    """The test sign-in's page: what the IdP sent and the rules it would match. Reads only."""
+    """The test sign-in's page: what the IdP sent and the rules it would match. It changes
+    nothing but the audit trail, which records the test as the admin who started it."""
     marker = return_to.removeprefix(TEST_PATH)
     try:
         payload = _serializer().loads(marker, max_age=TEST_MAX_AGE_SECONDS)
@@ -229,12 +231,16 @@ def tested_sign_in_page(connection_id: UUID, claims: LoginClaims, return_to: str
         return _refused("This test sign-in was not started from the console.")
     if not isinstance(payload, dict) or payload.get("connection") != str(connection_id):
         return _refused("This test sign-in was started for another connection.")
-    with read_only_unit() as session:
+    by = str(payload.get("by") or "")
+    with unit_of_work() as session:
         connection = session.get(IdpConnection, connection_id)
         if connection is None:
             return _refused("This sign-in connection no longer exists.")
         rules = matched_rules(session, connection.org_id, claims.groups or ())
         name, protocol = connection.name, connection.protocol
+        ProvisioningService(session, connection.org_id, actor_for_test(by)).record_test_sign_in(
+            connection, claims
+        )
     log.info("test sign-in", extra={"connection": str(connection_id)})
     body = render_template(
         "console/connection_test.html",
@@ -243,12 +249,23 @@ def tested_sign_in_page(connection_id: UUID, claims: LoginClaims, return_to: str
         protocol=protocol,
         claims=claims,
         rules=rules,
-        requested_by=str(payload.get("by") or ""),
+        requested_by=by,
     )
     # The sign-in blueprints add the HTML security headers (sso/pages.py), as to every page.
     response = Response(body, content_type="text/html; charset=utf-8")
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def actor_for_test(by: str) -> Actor:
+    """The console user who started the test (named in the signed marker), with the browser."""
+    return Actor(
+        kind="console",
+        label=by or "console",
+        request_id=current_request_id(),
+        source_ip=request.remote_addr,
+        user_agent=request.user_agent.string or None,
+    )
 
 
 def _refused(detail: str) -> BaseResponse:

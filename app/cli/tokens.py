@@ -23,7 +23,15 @@ token_cli = AppGroup("token", help="SCIM bearer tokens.")
     help="scim: for the IdP's provisioning; admin: for the /api/v1 admin API; "
     "events: only Blue's event feed, /api/v1/events.",
 )
-def token_create(slug: str, label: str, read_only: bool, scope: str) -> None:
+@click.option(
+    "--expires-in-days",
+    type=click.IntRange(1, 3650),
+    default=None,
+    help="Expire the token after this many days (default: never; revoke it when done).",
+)
+def token_create(
+    slug: str, label: str, read_only: bool, scope: str, expires_in_days: int | None
+) -> None:
     """Issue a token; it is printed once, alone on the last line."""
     with command_unit() as session:
         organization = organizations.get_organization(session, slug)
@@ -34,6 +42,7 @@ def token_create(slug: str, label: str, read_only: bool, scope: str) -> None:
             read_only,
             organizations.TokenScope(scope),
             actor=cli_actor(),
+            expires_in_days=expires_in_days,
         )
     click.echo(f"{scope} token {label!r} for {slug}; store it now, it is not shown again:")
     click.echo(issued.secret)
@@ -56,6 +65,8 @@ def token_list(slug: str | None, as_json: bool) -> None:
                 "created_at": t.created_at.isoformat(),
                 "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
                 "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
+                "expires_at": t.expires_at.isoformat() if t.expires_at else None,
+                "warning": organizations.expiry_warning(t),
             }
             for t in organizations.list_tokens(session, organization)
         ]
@@ -64,9 +75,11 @@ def token_list(slug: str | None, as_json: bool) -> None:
 
 def _token_line(row: Row) -> str:
     state = "revoked" if row["revoked_at"] else "active"
+    expiry = f"  expires {row['expires_at']}" if row["expires_at"] else ""
+    warning = f"  ! {row['warning']}" if row["warning"] else ""
     return (
         f"{row['org']:<20} {row['label']:<20} {row['prefix']}… {state:<8} "
-        f"last used {row['last_used_at'] or 'never'}"
+        f"last used {row['last_used_at'] or 'never'}{expiry}{warning}"
     )
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 import licensing
 from app.models import Group, IdpConnection, MappingRule, ScimToken, WebhookEndpoint
+from app.organizations import expiry_warning
 from app.provisioning.scope import licensing_rule, parse_uuid
 
 
@@ -36,6 +37,8 @@ class TokenRow:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime | None
+    warning: str | None  # "expires in 3 days", "expired"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +98,8 @@ def tokens(session: Session, org_id: UUID) -> list[TokenRow]:
             r.created_at,
             r.last_used_at,
             r.revoked_at,
+            r.expires_at,
+            expiry_warning(r),
         )
         for r in rows
     ]

@@ -67,6 +67,9 @@ def create_console_token() -> ResponseReturnValue:
     scope_value = request.form.get("scope") or TokenScope.SCIM.value
     if scope_value not in set(TokenScope):
         return _tokens_page("Choose scim, admin or events.", HTTPStatus.BAD_REQUEST)
+    days_value = (request.form.get("expires_in_days") or "").strip()
+    if days_value and not days_value.isdigit():
+        return _tokens_page("Expires after: a number of days.", HTTPStatus.BAD_REQUEST)
     try:
         with unit_of_work() as session:
             organization = session.get_one(Organization, user.org_id)
@@ -77,6 +80,7 @@ def create_console_token() -> ResponseReturnValue:
                 is_read_only=request.form.get("read_only") == "on",
                 scope=TokenScope(scope_value),
                 actor=console_actor(),
+                expires_in_days=int(days_value) if days_value else None,
             )
             label, secret, scope = issued.token.label, issued.secret, issued.token.scope
     except ConflictError as error:
@@ -124,8 +128,10 @@ def rotate_console_token(token_id: str) -> ResponseReturnValue:
             return redirect(url_for("console.tokens"), HTTPStatus.SEE_OTHER)
         organization = session.get_one(Organization, user.org_id)
         label = rotated_label(old.label, queries.token_labels(session, user.org_id))
+        # The new token lives as long as the old one was meant to.
+        days = (old.expires_at - old.created_at).days if old.expires_at else None
         issued = create_token(
-            session, organization, label, old.is_read_only, TokenScope(old.scope), actor
+            session, organization, label, old.is_read_only, TokenScope(old.scope), actor, days
         )
         revoke_token(session, organization, old.label, actor)
         old_label, secret, scope = old.label, issued.secret, issued.token.scope

@@ -96,6 +96,7 @@ class ScimToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]  # None: until revoked
     # A read-only token (for audits and reviews) gets 403 on every change.
     is_read_only: Mapped[bool] = mapped_column(default=False)
     # "scim" tokens provision through /scim/v2; "admin" tokens configure through /api/v1.

@@ -89,6 +89,24 @@ def record_refused_login(
     )
 
 
+def record_test_sign_in(scope: Scope, connection: IdpConnection, claims: LoginClaims) -> None:
+    """Audit an admin's test sign-in on a connection: it provisioned no one, changed nothing,
+    but who tested which connection, and what the IdP sent, belongs in the trail."""
+    events.record(
+        scope,
+        Action.CONNECTION_TESTED,
+        Target.CONNECTION,
+        connection.id,
+        None,
+        {
+            "connection": connection.name,
+            "subject": claims.subject,
+            "email": claims.email,
+            "groups": len(claims.groups or ()),
+        },
+    )
+
+
 def _link(
     scope: Scope, connection: IdpConnection, claims: LoginClaims, user: User
 ) -> LoginIdentity:

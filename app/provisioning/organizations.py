@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,13 +15,14 @@ from app.audit import Actor
 from app.db import utcnow
 from app.errors import ConflictError, InvalidChangeError, NotFoundError
 from app.models import Organization, OveragePolicy, ScimToken
-from app.organizations import TOKEN_PREFIX, IssuedToken, TokenScope, hash_token
+from app.organizations import SCOPE_PREFIXES, IssuedToken, TokenScope, hash_token
 from app.provisioning import events
 from app.provisioning.contract import add_contract_version
 from app.provisioning.scope import Scope
 
 # Changes made from the command line by whoever runs it.
 OPERATOR = Actor(kind="cli", label="operator")
+MAX_TOKEN_DAYS = 3650
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -68,8 +70,10 @@ def create_token(
     is_read_only: bool = False,
     scope: TokenScope = TokenScope.SCIM,
     actor: Actor = OPERATOR,
+    expires_in_days: int | None = None,
 ) -> IssuedToken:
-    """Issue a bearer token; the secret is returned once and only its hash is stored."""
+    """Issue a bearer token, valid until revoked or for `expires_in_days`; the secret is
+    returned once and only its hash is stored."""
     label = label.strip()
     if not label:
         raise InvalidChangeError("token label must not be empty")
@@ -78,14 +82,19 @@ def create_token(
     )
     if taken is not None:
         raise ConflictError(f"organization {organization.slug!r} already has a token {label!r}")
-    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    if expires_in_days is not None and not 1 <= expires_in_days <= MAX_TOKEN_DAYS:
+        raise InvalidChangeError(f"a token expires in 1 to {MAX_TOKEN_DAYS} days")
+    prefix = SCOPE_PREFIXES[scope]
+    secret = prefix + secrets.token_urlsafe(32)
+    expires_at = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
     token = ScimToken(
         org_id=organization.id,
         label=label,
         token_hash=hash_token(secret),
-        prefix=secret[: len(TOKEN_PREFIX) + 4],
+        prefix=secret[: len(prefix) + 4],
         is_read_only=is_read_only,
         scope=scope,
+        expires_at=expires_at,
     )
     session.add(token)
     session.flush()
@@ -96,7 +105,13 @@ def create_token(
         Target.TOKEN,
         token.id,
         None,
-        {"label": label, "prefix": token.prefix, "scope": str(scope), "read_only": is_read_only},
+        {
+            "label": label,
+            "prefix": token.prefix,
+            "scope": str(scope),
+            "read_only": is_read_only,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
     )
     return IssuedToken(token=token, secret=secret)
 

@@ -114,6 +114,7 @@ class ProvisioningService:
     # SSO login and just-in-time provisioning.
     login = Operation(sso.login)
     record_refused_login = Operation(sso.record_refused_login)
+    record_test_sign_in = Operation(sso.record_test_sign_in)
 
     # How the organization signs in.
     create_connection = Operation(connections.create_connection)

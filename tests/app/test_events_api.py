@@ -266,4 +266,4 @@ def test_cli_lists_the_feed_and_issues_events_tokens(
         args=["token", "create", "--org", "acme", "--label", "blue", "--scope", "events"]
     )
     assert issued.exit_code == 0, issued.output
-    assert issued.output.splitlines()[-1].startswith(organizations.TOKEN_PREFIX)
+    assert issued.output.splitlines()[-1].startswith(organizations.SCOPE_PREFIXES["events"])

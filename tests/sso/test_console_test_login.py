@@ -101,6 +101,13 @@ def test_saml_test_sign_in_shows_attributes_groups_and_rules_and_provisions_noth
     assert "displayName = Engineering" in body and "team_member" in body
     assert "Content-Security-Policy" in response.headers
     nothing_provisioned(session, response)
+    tested = session.execute(
+        select(AuditEvent.actor_type, AuditEvent.actor, AuditEvent.after).where(
+            AuditEvent.action == "connection.tested"
+        )
+    ).one()
+    assert tested.actor_type == "console" and tested.actor == "it@acme.example"
+    assert tested.after["email"] == "jane@acme.example" and tested.after["groups"] == 2
 
 
 def test_a_test_sign_in_without_groups_says_so(
