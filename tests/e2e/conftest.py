@@ -172,8 +172,11 @@ def browser_errors(page: Page) -> list[str]:
     errors: list[str] = []
 
     def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error" and not message.location["url"].endswith("/favicon.ico"):
-            errors.append(f"console: {message.text} ({message.location['url']})")
+        url = message.location["url"]
+        # The page's own status (a 404 or 403 page) is the test's to check, not an error.
+        document = url == page.url and message.text.startswith("Failed to load resource")
+        if message.type == "error" and not url.endswith("/favicon.ico") and not document:
+            errors.append(f"console: {message.text} ({url})")
 
     page.on("console", on_console)
     page.on("pageerror", lambda error: errors.append(f"script: {error}"))

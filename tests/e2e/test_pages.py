@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Locator, Page, expect
 
+from tests.e2e.browser import assert_accessible
 from tests.e2e.conftest import CheckPage, LiveServer
 from tests.e2e.console import sign_in
 from tests.e2e.seed import SeededOrg
@@ -100,3 +101,61 @@ def test_scim_token_is_shown_once_works_and_is_revoked(
     page.get_by_role("button", name="Revoke entra").click()
     expect(page.get_by_role("row").filter(has_text="entra")).to_contain_text("revoked")
     assert page.request.get(users, headers=bearer).status == 401
+
+
+def test_every_other_console_page_passes_the_checks(
+    page: Page, live_server: LiveServer, org: SeededOrg, browser_errors: list[str]
+) -> None:
+    """The pages below the menu's entries, reached as a person reaches them: report tabs, the
+    hash chain verified, a rule's edit form, the connection forms, webhook endpoints, the
+    imports list, the sign-in page's options and the 404 page."""
+    live_server.cli("connection", "demo", "--org", org.slug)
+    sign_in(page, live_server, org)
+    failures: list[str] = []
+
+    def check(heading: str) -> None:
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        try:
+            assert_accessible(page)
+            assert not browser_errors, "\n".join(browser_errors)
+        except AssertionError as failure:
+            failures.append(str(failure))
+        browser_errors.clear()
+
+    menu(page, "Access review").click()
+    tabs = page.get_by_role("navigation", name="Reports")
+    for tab in ("Changes", "Renewal", "Drift"):
+        tabs.get_by_role("link", name=tab).click()
+        expect(tabs.get_by_role("link", name=tab)).to_have_attribute("aria-current", "page")
+        check("Access review")
+
+    menu(page, "Audit").click()
+    page.get_by_role("link", name="Verify the hash chain").click()
+    expect(page.get_by_role("status").filter(has_text="every link intact")).to_be_visible()
+    check("Audit trail")
+
+    menu(page, "Mapping rules").click()
+    page.get_by_role("link", name="Edit rule for Engineering").click()
+    check("Edit mapping rule")
+
+    menu(page, "Connections").click()
+    page.get_by_role("link", name="New SAML connection").click()
+    check("New SAML connection")
+    menu(page, "Connections").click()
+    page.get_by_role("link", name="New OpenID Connect connection").click()
+    check("New OpenID Connect connection")
+    menu(page, "Connections").click()
+    page.get_by_role("navigation", name="Connections sections").get_by_role(
+        "link", name="Webhook endpoints"
+    ).click()
+    check("Connections")
+
+    menu(page, "Import").click()
+    check("Import users")
+
+    page.goto(f"{live_server.url}/console/users/00000000-0000-0000-0000-000000000000")
+    check("Not Found")
+    page.goto(f"{live_server.url}/console/sign-in?org={org.slug}")
+    check("Sign in to the console")
+
+    assert not failures, "\n\n".join(failures)
