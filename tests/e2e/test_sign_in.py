@@ -3,6 +3,8 @@ console once; the same link again is refused."""
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.e2e.browser import assert_accessible
@@ -71,3 +73,21 @@ def test_admin_grants_a_group_a_console_role(
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("There is no group named 'Nobody here'.")).to_be_visible()
     assert_accessible(page)
+
+
+def test_keyboard_reaches_the_content_first(
+    page: Page, live_server: LiveServer, org: SeededOrg
+) -> None:
+    """The first Tab on a console page lands on "Skip to content", which moves the keyboard
+    past the header and menu to the page's own content."""
+    sign_in(page, live_server, org)
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"#content$"))
+    page.keyboard.press("Tab")
+    focused_in_main = page.evaluate(
+        "document.getElementById('content').contains(document.activeElement)"
+    )
+    assert focused_in_main, page.evaluate("document.activeElement.outerHTML")
