@@ -223,7 +223,9 @@ def unavailable(error: Exception, before_commit: bool) -> UnavailableError | Non
     if not isinstance(error, DBAPIError):
         return None
     sqlstate = str(getattr(error.orig, "sqlstate", None) or "")
-    lost = error.connection_invalidated or sqlstate.startswith(("08", "57P"))
+    lost = (
+        error.connection_invalidated or sqlstate.startswith(("08", "57P")) or _no_connection(error)
+    )
     if lost:
         found = UnavailableError("the database connection was lost; retry", before_commit)
         found.connection_lost = True
@@ -235,6 +237,17 @@ def unavailable(error: Exception, before_commit: bool) -> UnavailableError | Non
     if isinstance(error, OperationalError) and "database is locked" in str(error.orig):
         return UnavailableError("the database is busy; retry", before_commit, 2)
     return None
+
+
+def _no_connection(error: DBAPIError) -> bool:
+    """Did the driver fail on its side of the wire (a connection refused or closed while it
+    was being opened, as while the server restarts)? psycopg says so with an OperationalError
+    that carries no SQLSTATE; SQLite's errors have no `sqlstate` at all."""
+    return (
+        isinstance(error, OperationalError)
+        and hasattr(error.orig, "sqlstate")
+        and getattr(error.orig, "sqlstate", None) is None
+    )
 
 
 @contextmanager

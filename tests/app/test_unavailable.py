@@ -4,11 +4,13 @@ connection lost before anything was written is retried once, unseen by the clien
 
 from __future__ import annotations
 
+import socket
 import uuid
 from dataclasses import replace
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.config import Settings
@@ -85,3 +87,22 @@ def test_a_connection_lost_before_any_write_is_retried_once(separate_database: S
     assert created.status_code == 201, created.json
     assert scim.get(f"/Users/{created.json['id']}").status_code == 200
     engine.dispose()
+
+
+@pytest.mark.postgresql_only
+def test_a_database_that_refuses_connections_is_503(separate_database: Settings) -> None:
+    """A server down or restarting refuses the connection itself (no SQLSTATE to read)."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        down = make_url(separate_database.database_url).set(host="127.0.0.1", port=port)
+        app = create_app(replace(separate_database, database_url=down.render_as_string(False)))
+        scim = ScimClient(app.test_client(), "blue_scim_anything", uuid.uuid4())
+        for response in (
+            scim.get("/Users"),
+            scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "c@acme.example"}),
+        ):
+            assert response.status_code == 503, response.json
+            assert response.headers["Retry-After"] == "1"
+            assert response.json["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    app.extensions["engine"].dispose()

@@ -184,14 +184,18 @@ def refusals_that_are_not_clean_503s(traffic: Traffic) -> list[str]:
     return wrong
 
 
+def users_of(engine: Engine, org_id: uuid.UUID) -> dict[uuid.UUID, str]:
+    """The organization's stored users: user name by id."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT id, user_name FROM users WHERE org_id = :org"), {"org": org_id}
+        )
+        return {row.id: row.user_name for row in rows}
+
+
 def missing_users(engine: Engine, org_id: uuid.UUID, names: list[str]) -> list[str]:
     """The names acknowledged with a 201 that the database does not hold."""
-    with engine.connect() as connection:
-        stored = set(
-            connection.execute(
-                text("SELECT user_name FROM users WHERE org_id = :org"), {"org": org_id}
-            ).scalars()
-        )
+    stored = set(users_of(engine, org_id).values())
     return [name for name in names if name not in stored]
 
 
