@@ -74,9 +74,10 @@ def prepare(database_url: str) -> tuple[uuid.UUID, str]:
     app = create_app(settings)
     with app.app_context(), app.extensions["sessions"]() as session:
         organization, secret = make_org(session, ORG_SLUG, paid_seats=100_000)
-        ProvisioningService(session, organization, OPERATOR).create_rule(
-            RuleSpec("displayName", "Everyone", "team_member")
-        )
+        service = ProvisioningService(session, organization, OPERATOR)
+        service.create_rule(RuleSpec("displayName", "Everyone", "team_member"))
+        # The mass-grant guard would hold a group's 40 new seats: not what these tests test.
+        service.set_guard_thresholds(100_000, 1.0, 1_000, window_minutes=0)
         session.commit()
         org_id = organization.id
     app.extensions["engine"].dispose()

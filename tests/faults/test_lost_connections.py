@@ -7,19 +7,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
 from app.db import make_engine
-from tests.conftest import postgres_database
 from tests.faults.support import (
     Served,
     Traffic,
     blue_cli,
-    gunicorn,
     missing_users,
     refusals_that_are_not_clean_503s,
     wait_until_serving,
@@ -27,13 +23,6 @@ from tests.faults.support import (
 
 SECONDS = 4.0
 KILL_EVERY = 0.3
-
-
-@pytest.fixture
-def served(database_url: str, tmp_path: Path) -> Iterator[Served]:
-    del database_url  # only to be parametrized on PostgreSQL (postgresql_only)
-    with postgres_database("blue_faults") as url, gunicorn(url, tmp_path) as running:
-        yield running
 
 
 def kill_connections(engine: Engine, stop: threading.Event, killed: list[int]) -> None:
