@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export BLUE_BASE_URL ?= http://127.0.0.1:$(PORT)
 
-.PHONY: install run test lint typecheck unit e2e bench clean
+.PHONY: install run test lint typecheck unit faults e2e bench clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -41,6 +41,10 @@ unit: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit
+
+# Every fault test, the long ones too (PostgreSQL: BLUE_TEST_DATABASE_URL; deploy/README.md).
+faults: install
+	BLUE_FAULTS=1 $(BIN)/python -m pytest tests/faults -p no:cacheprovider $(PYTEST_ARGS)
 
 # The browser tests alone (part of `unit` too); tools/install-browser.sh installs Chromium.
 e2e: install

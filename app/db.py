@@ -91,6 +91,10 @@ def utcnow() -> datetime:
 
 # A pooled connection idle for longer than this is pinged before it is handed out.
 PING_AFTER_IDLE_SECONDS = 1.0
+# A new PostgreSQL connection whose server does not answer (a host gone in a failover, a
+# firewall dropping packets) gives up after this, and the request answers 503, instead of
+# waiting out the system's TCP timeout (minutes). A URL's own ?connect_timeout= wins.
+CONNECT_TIMEOUT_SECONDS = 5
 _IDLE_SINCE = "idle_since"
 
 
@@ -106,7 +110,8 @@ def make_engine(
     A server's pooled connection is pinged before use when it has been idle for
     `ping_after_idle` seconds (see _ping_when_idle). On PostgreSQL, every statement of the
     engine's connections is cut off after `statement_timeout_ms` and every wait for a lock
-    after `lock_timeout_ms` (0: never), set once per connection, not per request.
+    after `lock_timeout_ms` (0: never), set once per connection, not per request, and a new
+    connection is given up after CONNECT_TIMEOUT_SECONDS.
     """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
@@ -120,6 +125,10 @@ def make_engine(
         ]
         if options:
             kwargs.setdefault("connect_args", {})["options"] = " ".join(options)
+        if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+            kwargs.setdefault("connect_args", {}).setdefault(
+                "connect_timeout", CONNECT_TIMEOUT_SECONDS
+            )
         engine = create_engine(url, **kwargs)
         _ping_when_idle(engine, ping_after_idle)
         return engine
@@ -223,7 +232,9 @@ def unavailable(error: Exception, before_commit: bool) -> UnavailableError | Non
     if not isinstance(error, DBAPIError):
         return None
     sqlstate = str(getattr(error.orig, "sqlstate", None) or "")
-    lost = error.connection_invalidated or sqlstate.startswith(("08", "57P"))
+    lost = (
+        error.connection_invalidated or sqlstate.startswith(("08", "57P")) or _no_connection(error)
+    )
     if lost:
         found = UnavailableError("the database connection was lost; retry", before_commit)
         found.connection_lost = True
@@ -235,6 +246,17 @@ def unavailable(error: Exception, before_commit: bool) -> UnavailableError | Non
     if isinstance(error, OperationalError) and "database is locked" in str(error.orig):
         return UnavailableError("the database is busy; retry", before_commit, 2)
     return None
+
+
+def _no_connection(error: DBAPIError) -> bool:
+    """Did the driver fail on its side of the wire (a connection refused or closed while it
+    was being opened, as while the server restarts)? psycopg says so with an OperationalError
+    that carries no SQLSTATE; SQLite's errors have no `sqlstate` at all."""
+    return (
+        isinstance(error, OperationalError)
+        and hasattr(error.orig, "sqlstate")
+        and getattr(error.orig, "sqlstate", None) is None
+    )
 
 
 @contextmanager

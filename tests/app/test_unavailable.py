@@ -4,14 +4,19 @@ connection lost before anything was written is retried once, unseen by the clien
 
 from __future__ import annotations
 
+import socket
+import time
 import uuid
 from dataclasses import replace
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
+from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.config import Settings
+from app.db import CONNECT_TIMEOUT_SECONDS
 from app.models import Organization
 from app.provisioning import OPERATOR, ProvisioningService, RuleSpec
 from tests.support import ScimClient, admin_token, make_org
@@ -85,3 +90,58 @@ def test_a_connection_lost_before_any_write_is_retried_once(separate_database: S
     assert created.status_code == 201, created.json
     assert scim.get(f"/Users/{created.json['id']}").status_code == 200
     engine.dispose()
+
+
+@pytest.mark.postgresql_only
+def test_a_database_that_refuses_connections_is_503(separate_database: Settings) -> None:
+    """A server down or restarting refuses the connection itself (no SQLSTATE to read)."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        down = make_url(separate_database.database_url).set(host="127.0.0.1", port=port)
+        app = create_app(replace(separate_database, database_url=down.render_as_string(False)))
+        scim = ScimClient(app.test_client(), "blue_scim_anything", uuid.uuid4())
+        for response in (
+            scim.get("/Users"),
+            scim.post("/Users", {"schemas": [USER_SCHEMA], "userName": "c@acme.example"}),
+        ):
+            assert response.status_code == 503, response.json
+            assert response.headers["Retry-After"] == "1"
+            assert response.json["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    app.extensions["engine"].dispose()
+
+
+@pytest.mark.postgresql_only
+def test_a_database_server_that_never_answers_is_503_after_the_connect_timeout(
+    separate_database: Settings,
+) -> None:
+    """A server that takes the TCP connection and then says nothing (a failover's dead host
+    behind a proxy) must not hold the request for the system's TCP timeout."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # the kernel completes the handshakes; nobody ever answers
+        port = silent.getsockname()[1]
+        url = make_url(separate_database.database_url).set(host="127.0.0.1", port=port)
+        assert "connect_timeout" not in url.query
+        app = create_app(replace(separate_database, database_url=url.render_as_string(False)))
+        engine: Engine = app.extensions["engine"]
+        asked: dict[str, Any] = {}
+
+        @event.listens_for(engine, "do_connect")
+        def _capture(_dialect: Any, _record: Any, _args: Any, params: dict[str, Any]) -> None:
+            asked.update(params)
+            raise ConnectionAbortedError  # seen what the driver is asked: no need to wait
+
+        with pytest.raises(ConnectionAbortedError):
+            engine.connect()
+        # Every connection gives up after CONNECT_TIMEOUT_SECONDS unless the URL says otherwise.
+        assert asked["connect_timeout"] == CONNECT_TIMEOUT_SECONDS == 5
+        engine.dispose()
+        quick = url.update_query_dict({"connect_timeout": "2"}).render_as_string(False)
+        app = create_app(replace(separate_database, database_url=quick))
+        scim = ScimClient(app.test_client(), "blue_scim_anything", uuid.uuid4())
+        started = time.monotonic()
+        response = scim.get("/Users")
+        assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+        assert time.monotonic() - started < 10  # two attempts of 2 s, not minutes
+    app.extensions["engine"].dispose()
