@@ -10,6 +10,8 @@ boundary value and undocumented method) and many random cases."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -22,13 +24,15 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
 
+from app import create_app
 from app.admin import openapi as admin_openapi
-from app.models import Organization
+from app.config import Environment, Settings
 from scim.views import OPENAPI as SCIM_OPENAPI
 from tests.fuzz.profiles import LONG, profile
-from tests.support import admin_token
+from tests.support import admin_token, make_org
 
 # The files the two views serve as they are (test_the_served_documents_are_the_files).
 scim_api = schemathesis.openapi.from_dict(json.loads(SCIM_OPENAPI.read_bytes()))
@@ -47,35 +51,66 @@ CHECKS = [
 ]
 
 
-@pytest.fixture
-def admin_secret(session: Session, organization: tuple[Organization, str]) -> str:
-    """An admin token with write access, so every admin operation is reached."""
-    return admin_token(session, organization[0])
+@dataclass(frozen=True)
+class Served:
+    app: Flask
+    scim_token: str
+    admin_token: str  # with write access, so every admin operation is reached
 
 
-def test_the_served_documents_are_the_files(app: Flask) -> None:
-    client = app.test_client()
+@pytest.fixture(scope="module")
+def served(database_url: str, engine: Engine) -> Iterator[Served]:
+    """One app for the module, bound to a connection whose outer transaction is rolled back
+    at the end (as tests/conftest.py's `app`, once instead of once per operation: building
+    an app costs more than a short profile's requests), with an organization and its tokens."""
+    connection = engine.connect()
+    outer = connection.begin()
+    app = create_app(
+        Settings(
+            database_url=database_url,
+            secret_key="fuzz-secret-key-that-is-long-enough-0123456789",
+            base_url="http://localhost",
+            environment=Environment.TEST,
+            log_level="WARNING",
+        )
+    )
+    app.extensions["engine"].dispose()
+    app.extensions["engine"] = engine
+    sessions = sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+    app.extensions["sessions"] = sessions
+    with app.app_context(), sessions() as session:
+        organization, scim_secret = make_org(session, "fuzz")
+        admin_secret = admin_token(session, organization)
+    yield Served(app, scim_secret, admin_secret)
+    outer.rollback()
+    connection.close()
+
+
+def test_the_served_documents_are_the_files(served: Served) -> None:
+    client = served.app.test_client()
     assert client.get("/scim/v2/openapi.json").data == SCIM_OPENAPI.read_bytes()
     assert client.get("/api/v1/openapi.json").data == admin_openapi.document_bytes()
 
 
 @scim_api.parametrize()
 @profile(short=3)
-def test_scim_api(case: Any, app: Flask, organization: tuple[Organization, str]) -> None:
+def test_scim_api(case: Any, served: Served) -> None:
     case.call_and_validate(
-        app=app,
+        app=served.app,
         base_url="http://localhost/scim/v2",
-        headers={"Authorization": f"Bearer {organization[1]}"},
+        headers={"Authorization": f"Bearer {served.scim_token}"},
         checks=CHECKS,
     )
 
 
 @admin_api.parametrize()
 @profile(short=3)
-def test_admin_api(case: Any, app: Flask, admin_secret: str) -> None:
+def test_admin_api(case: Any, served: Served) -> None:
     case.call_and_validate(
-        app=app,
+        app=served.app,
         base_url="http://localhost/api/v1",
-        headers={"Authorization": f"Bearer {admin_secret}"},
+        headers={"Authorization": f"Bearer {served.admin_token}"},
         checks=CHECKS,
     )

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.admin import openapi as admin_openapi
 from app.models import Organization
-from scim.discovery import BULK_REQUEST_SCHEMA, SEARCH_REQUEST_SCHEMA
+from scim.discovery import BULK_REQUEST_SCHEMA, PATCH_OP_SCHEMA, SEARCH_REQUEST_SCHEMA
 from scim.views import OPENAPI as SCIM_OPENAPI
 from tests.support import ScimClient, admin_token, assert_scim_error
 
@@ -27,12 +27,12 @@ from tests.support import ScimClient, admin_token, assert_scim_error
         ("excludedAttributes", {"a": 1}, "invalidValue"),
     ],
 )
-@pytest.mark.parametrize("endpoint", ["/Users/.search", "/Groups/.search", "/.search"])
 def test_a_search_request_field_of_the_wrong_json_type_is_a_400(
-    scim: ScimClient, endpoint: str, field: str, value: Any, scim_type: str
+    scim: ScimClient, field: str, value: Any, scim_type: str
 ) -> None:
     body = {"schemas": [SEARCH_REQUEST_SCHEMA], field: value}
-    assert_scim_error(scim.post(endpoint, body), 400, scim_type)
+    for endpoint in ("/Users/.search", "/Groups/.search", "/.search"):
+        assert_scim_error(scim.post(endpoint, body), 400, scim_type)
 
 
 def bulk(scim: ScimClient, operation: dict[str, Any]) -> dict[str, Any]:
@@ -79,3 +79,23 @@ def test_a_dry_run_removing_an_unknown_rule_is_a_documented_404(
     assert (response.json or {})["error"]["code"] == "not_found"
     document = json.loads(admin_openapi.document_bytes())
     assert "404" in document["paths"]["/dry-run"]["post"]["responses"]
+
+
+def test_a_filtered_replace_that_matches_nothing_adds_no_email_without_an_address(
+    scim: ScimClient,
+) -> None:
+    """Found by the PATCH property: Entra's create-on-no-match made {"primary": false}."""
+    user = scim.create_user("ann", emails=[{"value": "ann@x.example", "type": "work"}])
+    operation = {"op": "replace", "path": "emails[primary eq true].primary", "value": False}
+    response = scim.patch(
+        f"/Users/{user['id']}", {"schemas": [PATCH_OP_SCHEMA], "Operations": [operation]}
+    )
+    assert_scim_error(response, 400, "noTarget")
+    assert scim.get(f"/Users/{user['id']}").json["emails"] == user["emails"]
+    # What Entra relies on still works: an eq filter naming the address's new home.
+    operation = {"op": "replace", "path": 'emails[type eq "home"].value', "value": "a@home.example"}
+    response = scim.patch(
+        f"/Users/{user['id']}", {"schemas": [PATCH_OP_SCHEMA], "Operations": [operation]}
+    )
+    assert response.status_code == 200, response.json
+    assert {"value": "a@home.example", "type": "home"} in response.json["emails"]
