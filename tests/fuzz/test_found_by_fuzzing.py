@@ -99,3 +99,28 @@ def test_a_filtered_replace_that_matches_nothing_adds_no_email_without_an_addres
     )
     assert response.status_code == 200, response.json
     assert {"value": "a@home.example", "type": "home"} in response.json["emails"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/contract", {"paid_seats": 307297012035538649088}),  # was a 500: integer overflow
+        ("/contract", {"paid_seats": 2**31}),
+        ("/settings/guard", {"max_new_paid_seats_in_window": 2094283893120}),
+        ("/settings/guard", {"max_new_project_admins": -(2**31)}),
+    ],
+)
+def test_an_integer_past_the_columns_is_a_400_on_the_admin_api(
+    client: FlaskClient,
+    session: Session,
+    organization: tuple[Organization, str],
+    path: str,
+    body: dict[str, Any],
+) -> None:
+    token = admin_token(session, organization[0])
+    headers = {"Authorization": f"Bearer {token}"}
+    response = client.put(f"/api/v1{path}", json=body, headers=headers)
+    assert response.status_code == 400, response.json
+    assert "between" in (response.json or {})["error"]["detail"]
+    largest = {name: 2**31 - 1 for name in body}
+    assert client.put(f"/api/v1{path}", json=largest, headers=headers).status_code == 200
