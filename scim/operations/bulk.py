@@ -35,7 +35,9 @@ def bulk(context: Context, body: Any) -> Outcome:
     if not isinstance(body, dict):
         raise invalid("the body must be a BulkRequest object", "invalidSyntax")
     fields = {k.lower(): v for k, v in body.items()}
-    if discovery.BULK_REQUEST_SCHEMA not in (fields.get("schemas") or []):
+    schemas = fields.get("schemas")
+    schemas = [schemas] if isinstance(schemas, str) else schemas  # lenient, as PATCH is
+    if not isinstance(schemas, list) or discovery.BULK_REQUEST_SCHEMA not in schemas:
         raise invalid(f"schemas must include {discovery.BULK_REQUEST_SCHEMA}", "invalidSyntax")
     operations_ = fields.get("operations")
     if not isinstance(operations_, list) or not operations_:

@@ -52,8 +52,9 @@ def query_from_search(body: Any) -> Query:
     """A POST /.search body (RFC 7644 §3.4.3) as a query."""
     if not isinstance(body, dict):
         raise invalid("the body must be a SearchRequest object", "invalidSyntax")
-    schemas = body.get("schemas") or []
-    if discovery.SEARCH_REQUEST_SCHEMA not in schemas:
+    schemas = body.get("schemas")
+    schemas = [schemas] if isinstance(schemas, str) else schemas  # lenient, as PATCH is
+    if not isinstance(schemas, list) or discovery.SEARCH_REQUEST_SCHEMA not in schemas:
         raise invalid(f"schemas must include {discovery.SEARCH_REQUEST_SCHEMA}", "invalidSyntax")
     fields = {k.lower(): v for k, v in body.items()}
     return query_from(lambda name: fields.get(name.lower()))

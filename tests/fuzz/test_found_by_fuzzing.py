@@ -124,3 +124,20 @@ def test_an_integer_past_the_columns_is_a_400_on_the_admin_api(
     assert "between" in (response.json or {})["error"]["detail"]
     largest = {name: 2**31 - 1 for name in body}
     assert client.put(f"/api/v1{path}", json=largest, headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize("schemas", [5.5, {"a": 1}, None, ["urn:other"]])
+def test_schemas_of_the_wrong_json_type_in_a_search_or_bulk_request_is_a_400(
+    scim: ScimClient, schemas: Any
+) -> None:
+    """Was a 500 for a number (`in` on a float)."""
+    for endpoint in ("/.search", "/Users/.search"):
+        assert_scim_error(scim.post(endpoint, {"schemas": schemas}), 400, "invalidSyntax")
+    operations = [{"method": "DELETE", "path": "/Users/x"}]
+    response = scim.post("/Bulk", {"schemas": schemas, "Operations": operations})
+    assert_scim_error(response, 400, "invalidSyntax")
+
+
+def test_a_single_schema_urn_as_a_string_is_still_read(scim: ScimClient) -> None:
+    response = scim.post("/.search", {"schemas": SEARCH_REQUEST_SCHEMA})
+    assert response.status_code == 200, response.json
