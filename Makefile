@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export BLUE_BASE_URL ?= http://127.0.0.1:$(PORT)
 
-.PHONY: install run test lint typecheck unit fuzz bench clean
+.PHONY: install run test lint typecheck unit e2e fuzz bench clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -41,6 +41,10 @@ unit: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit
+
+# The browser tests alone (part of `unit` too); tools/install-browser.sh installs Chromium.
+e2e: install
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
 
 # The long fuzzing profile (README.md, Fuzzing): random cases, FUZZ_EXAMPLES of them per test.
 FUZZ_EXAMPLES ?= 200

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app, request
+from flask import Response, current_app, g, request
 
 from app.config import Settings
 
@@ -141,3 +141,21 @@ def request_json(limit: int, allow_empty: bool = False) -> Any:
         raise NotJsonError("the body is not valid JSON") from None
     check_json_shape(value)
     return value
+
+
+def count_request_error(response: Response) -> Response:
+    """After a request whose bearer token was accepted (`g.token_id`): an error answer is
+    counted for the console's connection health (app/request_errors.py)."""
+    from app import request_errors
+
+    token_id = g.pop("token_id", None)  # `g` can outlive a request (tests, scripts)
+    if token_id is not None and request_errors.counts(response.status_code):
+        body = response.get_json(silent=True) if response.is_json else None
+        detail = ""
+        if isinstance(body, dict):
+            inner = body.get("error")
+            detail = str((inner if isinstance(inner, dict) else body).get("detail") or "")
+        request_errors.record(
+            current_app.extensions["sessions"], token_id, response.status_code, detail
+        )
+    return response

@@ -8,7 +8,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -19,6 +19,7 @@ from app.web import (
     BodyTooLargeError,
     NotJsonError,
     UnstorableTextError,
+    count_request_error,
     request_json,
     settings,
     unstorable_field,
@@ -51,6 +52,9 @@ def json_body() -> Any:
         raise ScimError(HTTPStatus.BAD_REQUEST, str(error), "invalidValue") from None
 
 
+bp.after_request(count_request_error)
+
+
 @bp.before_request
 def refuse_unstorable_parameters() -> None:
     """A query parameter no database can store (NUL, a lone surrogate) is 400, not a 500."""
@@ -81,6 +85,7 @@ def run(operation: Callable[[operations.Context], Outcome]) -> Response:
                 user_agent=request.user_agent.string or None,
                 reads_only=reads,
             )
+            g.token_id = context.token_id  # its errors count in the console's health page
             return operation(context)
 
     outcome = once_more_if_lost(attempt)

@@ -10,7 +10,7 @@ from datetime import date
 from http import HTTPStatus
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -35,6 +35,7 @@ from app.web import (
     BodyTooLargeError,
     NotJsonError,
     UnstorableTextError,
+    count_request_error,
     request_json,
     settings,
     unstorable_field,
@@ -182,6 +183,7 @@ def authenticate(
         user_agent=request.user_agent.string or None,
     )
     organization = token.organization
+    g.token_id = token.id  # its errors count in the console's connection health
     return Context(session, organization, ProvisioningService(session, organization, actor))
 
 
@@ -286,6 +288,7 @@ def api_blueprint(name: str) -> Blueprint:
     """A blueprint of routes under /api/v1, answering errors with the API's JSON bodies."""
     blueprint = Blueprint(name, __name__, url_prefix=PREFIX)
     blueprint.before_request(refuse_unstorable_parameters)
+    blueprint.after_request(count_request_error)
     blueprint.register_error_handler(ApiError, render_api_error)
     blueprint.register_error_handler(ProvisioningError, render_service_error)
     blueprint.register_error_handler(HTTPException, render_http_error)

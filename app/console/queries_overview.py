@@ -14,6 +14,7 @@ from uuid import UUID
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app import request_errors
 from app.actions import Action, Target
 from app.admin.queries import list_held_changes
 from app.db import utcnow
@@ -102,6 +103,8 @@ class TokenHealth:
     prefix: str
     is_read_only: bool
     last_used_at: datetime | None
+    errors: int = 0  # refused or failed requests in the error window (app/request_errors.py)
+    last_error: str | None = None  # "409 userName ... already exists"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +133,11 @@ class Health:
 
     @property
     def errors(self) -> int:
-        """Errors in the window: refused SSO logins and webhook deliveries gone dead."""
+        """Errors in the window: requests with a token that failed, refused SSO logins and
+        webhook deliveries gone dead."""
         return (
-            self.refused_unknown
+            sum(t.errors for t in self.tokens)
+            + self.refused_unknown
             + sum(c.refused for c in self.connections)
             + sum(w.dead for w in self.webhooks)
         )
@@ -264,13 +269,25 @@ def _group_names(session: Session, org_id: UUID, ids: Iterable[str | None]) -> d
 def health(session: Session, org_id: UUID, since: datetime) -> Health:
     """Last SCIM or API request per live token, last login and refused logins per
     connection, dead webhook deliveries per endpoint, since `since`."""
-    tokens = [
-        TokenHealth(t.label, t.scope, t.prefix, t.is_read_only, t.last_used_at)
-        for t in session.scalars(
+    live = list(
+        session.scalars(
             select(ScimToken)
             .where(ScimToken.org_id == org_id, ScimToken.revoked_at.is_(None))
             .order_by(ScimToken.label)
         )
+    )
+    failed = request_errors.since(session, [t.id for t in live], since)
+    tokens = [
+        TokenHealth(
+            t.label,
+            t.scope,
+            t.prefix,
+            t.is_read_only,
+            t.last_used_at,
+            failed[t.id].count if t.id in failed else 0,
+            f"{failed[t.id].last_status} {failed[t.id].last_detail}" if t.id in failed else None,
+        )
+        for t in live
     ]
     refused = _refused_logins(session, org_id, since)
     connections = []

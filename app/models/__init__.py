@@ -625,6 +625,7 @@ class SsoSession(Base):
 
 
 # Tables described in the package's other modules, one per capability.
+from app.models.bookkeeping import RequestErrors as RequestErrors  # noqa: E402
 from app.models.console import ConsoleGrant as ConsoleGrant  # noqa: E402
 from app.models.console import ConsoleLink as ConsoleLink  # noqa: E402
 from app.models.console import ConsoleSession as ConsoleSession  # noqa: E402

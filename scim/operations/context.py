@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -26,6 +27,7 @@ class Context:
     settings: Settings
     base_url: str
     is_read_only: bool = False
+    token_id: UUID | None = None
 
     def require_write(self) -> None:
         """403 for a read-only token (RFC 7644 §3.12: not permitted by this authorization)."""
@@ -81,6 +83,7 @@ def authenticate(
         settings=settings,
         base_url=base_url,
         is_read_only=token.is_read_only,
+        token_id=token.id,
     )
 
 

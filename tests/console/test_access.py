@@ -315,3 +315,40 @@ def test_a_database_that_cannot_answer_now_is_a_503_page_with_retry_after(
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "1"
     assert "Try again in a moment" in response.get_data(as_text=True)
+
+
+def test_a_reviewer_gets_403_on_every_write_and_every_admin_page(
+    app: Flask, reviewer: FlaskClient
+) -> None:
+    import re
+
+    token = csrf_token(reviewer)
+    allowed = []
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        if (
+            not rule.endpoint.startswith("console.")
+            or getattr(view, "console_access", "") != "admin"
+        ):
+            continue
+        path = re.sub(r"<(?:[^:>]+:)?[^>]+>", "00000000-0000-0000-0000-000000000000", rule.rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            data = {"csrf_token": token} if method == "POST" else None
+            status = reviewer.open(path, method=method, data=data).status_code
+            if status != 403:
+                allowed.append(f"{method} {path} -> {status}")
+    writes = [
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("console.") and "POST" in (rule.methods or set())
+    ]
+    assert len(writes) > 25  # the walk saw the console's forms
+    assert allowed == []
+    # Every POST but signing in and out is for admins only.
+    readers = {
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint in writes
+        and getattr(app.view_functions[rule.endpoint], "console_access", "") != "admin"
+    }
+    assert readers == {"console.redeem", "console.sign_out"}

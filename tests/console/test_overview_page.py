@@ -199,6 +199,26 @@ def test_connection_health_shows_last_use_logins_and_errors_of_the_last_day(
     assert errors is not None and int(errors.group(1)) == 2 + int(dead_total.group(1))
 
 
+def test_connection_health_counts_a_tokens_failed_requests(
+    app: Flask, admin: FlaskClient, session: Session, acme: Organization
+) -> None:
+    token = provisioning.create_token(session, acme, "entra").secret
+    session.commit()
+    idp = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "a@acme.example"}
+    assert idp.post("/scim/v2/Users", json=body, headers=headers).status_code == 201
+    assert idp.post("/scim/v2/Users", json=body, headers=headers).status_code == 409
+    gone = "/scim/v2/Users/00000000-0000-0000-0000-000000000000"
+    assert idp.get(gone, headers=headers).status_code == 404  # an IdP's routine: not counted
+    assert idp.get("/scim/v2/Users").status_code == 401  # no token: no one to count it for
+    health = section(page_of(admin), "health-heading")
+    entra = health[health.index("entra") :].split("</tr>")[0]
+    assert '<strong class="error">1</strong>' in entra and "last: 409" in entra
+    errors = re.search(r"Errors in the last 24 hours: <strong[^>]*>(\d+)</strong>", health)
+    assert errors is not None and errors.group(1) == "1"
+
+
 def test_a_new_organization_without_contract_period_or_connections(
     admin: FlaskClient, acme: Organization
 ) -> None:
