@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export BLUE_BASE_URL ?= http://127.0.0.1:$(PORT)
 
-.PHONY: install run test lint typecheck unit faults e2e bench clean
+.PHONY: install run test lint typecheck unit faults e2e fuzz bench clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -49,6 +49,11 @@ faults: install
 # The browser tests alone (part of `unit` too); tools/install-browser.sh installs Chromium.
 e2e: install
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+# The long fuzzing profile (README.md, Fuzzing): random cases, FUZZ_EXAMPLES of them per test.
+FUZZ_EXAMPLES ?= 200
+fuzz: install
+	BLUE_FUZZ_PROFILE=long BLUE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/fuzz $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)

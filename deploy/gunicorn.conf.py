@@ -14,7 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gunicorn import util
 from gunicorn.glogging import Logger, SafeAtoms
+from gunicorn.http.errors import LimitRequestLine
+from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.sync import SyncWorker
 
 # Each worker holds its own database connection pool: the cap keeps the default connection count
 # (instances x workers x pool size) predictable on large machines. BLUE_WORKERS overrides it.
@@ -88,6 +92,50 @@ class JsonAccessLogger(Logger):  # type: ignore[misc]  # gunicorn ships no type 
         return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+# The request line gunicorn reads at most (method, URI and version): its own maximum. A SCIM
+# filter may be 4096 characters (scim/filter_parser.py), three times that percent-encoded;
+# past this limit the client is told to send it in a POST /.search body (_LongLineRefused).
+# 0 would lift the limit, and with it the bound on what one request line holds in memory.
+limit_request_line = 8190
+_TOO_LONG = {
+    "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+    "status": "414",
+    "detail": (
+        f"the request line is longer than {limit_request_line} bytes: send a long filter "
+        "in the body of POST /scim/v2/Users/.search (or /Groups/.search, /.search)"
+    ),
+}
+
+
+class _LongLineRefused:
+    """Answers a request line past limit_request_line with a SCIM error (RFC 7644 §3.12) in
+    JSON, where gunicorn writes an HTML page: the URI was never read, so its path is unknown,
+    and the API most queried by GET with long filters is SCIM. Other parse errors (a malformed
+    line or header) keep gunicorn's answer."""
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        if not isinstance(exc, LimitRequestLine):
+            super().handle_error(req, client, addr, exc)  # type: ignore[misc]
+            return
+        body = json.dumps(_TOO_LONG).encode()
+        head = (
+            "HTTP/1.1 414 URI Too Long\r\nConnection: close\r\n"
+            f"Content-Type: application/scim+json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        try:
+            util.write_nonblock(client, head.encode("latin-1") + body)
+        except OSError:  # the client went away
+            pass
+
+
+class ScimThreadWorker(_LongLineRefused, ThreadWorker):  # type: ignore[misc]
+    pass
+
+
+class ScimSyncWorker(_LongLineRefused, SyncWorker):  # type: ignore[misc]
+    pass
+
+
 wsgi_app = "app:create_app()"
 proc_name = "blue-provisioning"
 
@@ -104,7 +152,7 @@ workers = _env_int("BLUE_WORKERS", min(2 * _available_cpus() + 1, _MAX_DEFAULT_W
 # time in bench/). Each thread may hold a database connection at once, so the application's
 # pool size must be at least BLUE_THREADS.
 threads = _env_int("BLUE_THREADS", 4, 1)
-worker_class = "gthread" if threads > 1 else "sync"
+worker_class = ScimThreadWorker if threads > 1 else ScimSyncWorker
 # The application object is built in each worker after fork: a preloaded SQLAlchemy engine would
 # hand the same pooled sockets to every worker.
 preload_app = False

@@ -339,6 +339,8 @@ def split_paths(raw: str | Iterable[str] | None) -> list[str]:
     """attributes / excludedAttributes as a list of paths (comma-separated or a list)."""
     if raw is None:
         return []
+    if not isinstance(raw, str | list | tuple):  # JSON: a number or an object is no list of paths
+        raise invalid("attributes and excludedAttributes must be strings or lists of strings")
     parts = raw.split(",") if isinstance(raw, str) else list(raw)
     return [p.strip() for p in parts if isinstance(p, str) and p.strip()]
 

@@ -21,6 +21,7 @@ from app.errors import InvalidChangeError
 
 RULE_FIELDS = ("group", "match", "role", "project", "priority")
 CUSTOM_ROLE_FIELDS = ("slug", "name", "rank", "description", "permissions")
+LARGEST_INTEGER = 2**31 - 1  # PostgreSQL's integer
 CONTRACT_FIELDS = ("paid_seats", "policy", "billing_terms", "starts_on", "ends_on")
 GUARD_FIELDS = (
     "max_new_paid_seats",
@@ -81,9 +82,13 @@ class Payload:
         return value
 
     def integer(self, name: str) -> int | None:
+        """An integer field; None when absent or null. JSON integers have no bound, the
+        columns they go to do: past PostgreSQL's integer the write would be a 500."""
         value = self._body.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise self._fail(name, "an integer")
+        if value is not None and abs(value) > LARGEST_INTEGER:
+            raise self._fail(name, f"an integer between -{LARGEST_INTEGER} and {LARGEST_INTEGER}")
         return value
 
     def flag(self, name: str) -> bool:

@@ -22,6 +22,7 @@ from scim.operations.users import USERS
 from scim.resources import invalid
 
 BULK_ID_PREFIX = "bulkId:"
+_BULK_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 _RESOURCE_TYPES: dict[str, ResourceType[Any, Any]] = {
     kind.endpoint: kind for kind in (USERS, GROUPS)
 }
@@ -34,7 +35,9 @@ def bulk(context: Context, body: Any) -> Outcome:
     if not isinstance(body, dict):
         raise invalid("the body must be a BulkRequest object", "invalidSyntax")
     fields = {k.lower(): v for k, v in body.items()}
-    if discovery.BULK_REQUEST_SCHEMA not in (fields.get("schemas") or []):
+    schemas = fields.get("schemas")
+    schemas = [schemas] if isinstance(schemas, str) else schemas  # lenient, as PATCH is
+    if not isinstance(schemas, list) or discovery.BULK_REQUEST_SCHEMA not in schemas:
         raise invalid(f"schemas must include {discovery.BULK_REQUEST_SCHEMA}", "invalidSyntax")
     operations_ = fields.get("operations")
     if not isinstance(operations_, list) or not operations_:
@@ -93,6 +96,9 @@ def _bulk_operation(context: Context, raw: Any, bulk_ids: dict[str, str]) -> dic
     fields = {k.lower(): v for k, v in raw.items()}
     method, path = _method_and_path(fields)
     bulk_id = fields.get("bulkid")
+    if bulk_id is not None and not isinstance(bulk_id, str):
+        # Echoed back in the response, where RFC 7644 §3.7 has it a string.
+        return _bulk_error(method, None, invalid("bulkId must be a string", "invalidValue"))
     try:
         path = _resolve_bulk_ids(path, bulk_ids)
         data = _resolve_bulk_ids(fields.get("data"), bulk_ids)
@@ -113,15 +119,15 @@ def _bulk_operation(context: Context, raw: Any, bulk_ids: dict[str, str]) -> dic
     if location:
         result["location"] = location
         if bulk_id and method == "POST":
-            bulk_ids[str(bulk_id)] = location.rsplit("/", 1)[-1]
+            bulk_ids[bulk_id] = location.rsplit("/", 1)[-1]
     if "ETag" in outcome.headers:
         result["version"] = outcome.headers["ETag"]
     return result
 
 
-def _bulk_error(method: str | None, bulk_id: Any, error: ScimError) -> dict[str, Any]:
+def _bulk_error(method: str | None, bulk_id: str | None, error: ScimError) -> dict[str, Any]:
     result: dict[str, Any] = {"status": str(int(error.status)), "response": error.body()}
-    if method:
+    if method in _BULK_METHODS:  # an unknown method is not echoed: the response names only these
         result["method"] = method
     if bulk_id:
         result["bulkId"] = bulk_id

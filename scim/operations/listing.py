@@ -52,8 +52,9 @@ def query_from_search(body: Any) -> Query:
     """A POST /.search body (RFC 7644 §3.4.3) as a query."""
     if not isinstance(body, dict):
         raise invalid("the body must be a SearchRequest object", "invalidSyntax")
-    schemas = body.get("schemas") or []
-    if discovery.SEARCH_REQUEST_SCHEMA not in schemas:
+    schemas = body.get("schemas")
+    schemas = [schemas] if isinstance(schemas, str) else schemas  # lenient, as PATCH is
+    if not isinstance(schemas, list) or discovery.SEARCH_REQUEST_SCHEMA not in schemas:
         raise invalid(f"schemas must include {discovery.SEARCH_REQUEST_SCHEMA}", "invalidSyntax")
     fields = {k.lower(): v for k, v in body.items()}
     return query_from(lambda name: fields.get(name.lower()))
@@ -93,12 +94,13 @@ def page_of(query: Query, max_results: int) -> Page:
     # RFC 7644 §3.4.2.4: startIndex < 1 means 1, a negative count means 0.
     start = max(1, integer(query.start_index, "startIndex", 1))
     count = min(max(0, integer(query.count, "count", max_results)), max_results)
-    order = (query.sort_order or "ascending").lower()
-    if order not in ("ascending", "descending"):
+    # A SearchRequest is JSON: sortOrder may arrive as a list or a number, not only a string.
+    order = query.sort_order or "ascending"
+    if not isinstance(order, str) or order.lower() not in ("ascending", "descending"):
         raise invalid('sortOrder must be "ascending" or "descending"')
     attributes = split_paths(query.attributes)
     excluded = split_paths(query.excluded_attributes)
-    return Page(start, count, attributes, excluded, order == "descending")
+    return Page(start, count, attributes, excluded, order.lower() == "descending")
 
 
 def condition(
@@ -119,6 +121,8 @@ def sort(sort_by: str | None, translate: Callable[[str], ColumnElement[Any]]) ->
     """The ORDER BY expression of sortBy (None without one); 400 invalidPath if unknown."""
     if not sort_by:
         return None
+    if not isinstance(sort_by, str):
+        raise invalid("sortBy must be a string", "invalidPath")
     try:
         return translate(sort_by)
     except FilterError as error:

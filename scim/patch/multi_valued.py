@@ -7,6 +7,7 @@ Each function takes the current values, returns the new list and appends every v
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from copy import deepcopy
 from typing import Any
 
@@ -100,9 +101,19 @@ def _add_described(
         element = described | {sub: simple(target.sub_definition, value, target.label)}
     else:
         element = described | complex_value(target.definition, value, target.label)[0]
+    if _has_value(target.definition) and element.get("value") in (None, ""):
+        # `replace emails[primary eq true].primary` false on a user with no primary email
+        # would add {"primary": false}: an email without an address is no email.
+        raise PatchError("noTarget", f'"{target.label}" matches no value.')
     elements.append(element)
     written.append(element)
     return elements
+
+
+def _has_value(definition: Mapping[str, Any] | None) -> bool:
+    return definition is not None and any(
+        sub.get("name") == "value" for sub in definition.get("subAttributes", [])
+    )
 
 
 def _replace_selected(
